@@ -1,0 +1,232 @@
+//! The YAML runtime config: loading, the `runtime:` key, and small typed helpers that
+//! validate raw values in the reference's order with the reference's messages.
+//!
+//! YAML is read as YAML 1.2 (`yes` is a string, `0o17` an integer), unlike the
+//! reference's PyYAML (YAML 1.1).
+
+use std::path::{Path, PathBuf};
+
+use serde_yaml::{Mapping, Value};
+
+use crate::error::{Error, Result, FIX_CONFIG_HINT};
+use crate::pyrepr;
+
+/// A loaded config file: a YAML mapping with a string `runtime:` key.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    pub path: PathBuf,
+    pub root: Mapping,
+}
+
+impl RuntimeConfig {
+    /// Reads and parses the file. `runtime_names` is used in the messages that tell the
+    /// user which runtimes exist.
+    pub fn load(path: &Path, runtime_names: &[&str]) -> Result<RuntimeConfig> {
+        if !path.is_file() {
+            return Err(Error::new(
+                crate::ErrorCode::ConfigNotFound,
+                format!("Config file not found: {}", path.display()),
+                "Provide a YAML runtime config file.",
+            ));
+        }
+        let parse_error = |detail: &dyn std::fmt::Display| {
+            Error::invalid_config(
+                format!("Failed to parse config file: {detail}"),
+                "Ensure the file is valid YAML.",
+            )
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| parse_error(&e))?;
+        let value: Value = serde_yaml::from_str(&text).map_err(|e| parse_error(&e))?;
+        let choices = runtime_choices(runtime_names);
+        let Value::Mapping(root) = value else {
+            return Err(Error::invalid_config(
+                "Runtime config must be a YAML mapping.",
+                format!("Add {choices}."),
+            ));
+        };
+        let known = root
+            .get("runtime")
+            .and_then(Value::as_str)
+            .is_some_and(|r| runtime_names.contains(&r));
+        if !known {
+            return Err(Error::invalid_config(
+                format!("Config must contain {choices}."),
+                "Set a supported runtime.",
+            ));
+        }
+        Ok(RuntimeConfig {
+            path: path.to_path_buf(),
+            root,
+        })
+    }
+
+    /// The value of `runtime:` (checked by `load`).
+    pub fn runtime(&self) -> &str {
+        self.root.get("runtime").and_then(Value::as_str).unwrap_or_default()
+    }
+}
+
+/// "runtime: docker or runtime: k8s" for the registered names, like the reference's text.
+pub fn runtime_choices(names: &[&str]) -> String {
+    let items: Vec<String> = names.iter().map(|n| format!("runtime: {n}")).collect();
+    match items.len() {
+        0 => "a runtime: key".to_string(),
+        1 => items[0].clone(),
+        2 => format!("{} or {}", items[0], items[1]),
+        n => format!("{}, or {}", items[..n - 1].join(", "), items[n - 1]),
+    }
+}
+
+/// Fails with the reference's message when `map` has keys outside `allowed`.
+pub fn allowed_keys(map: &Mapping, allowed: &[&str], where_: &str) -> Result<()> {
+    let unknown: Vec<&Value> = map
+        .keys()
+        .filter(|k| !k.as_str().is_some_and(|s| allowed.contains(&s)))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(Error::invalid_config(
+        format!("Unknown keys in {where_}: {}", pyrepr::sorted_list(&unknown)),
+        "Remove or rename unsupported keys.",
+    ))
+}
+
+/// A required section (`parent:`): it must be a mapping.
+pub fn required_section(map: &Mapping, key: &str) -> Result<Mapping> {
+    match map.get(key) {
+        Some(Value::Mapping(m)) => Ok(m.clone()),
+        _ => Err(Error::invalid_config(format!("{key} must be a YAML mapping."), FIX_CONFIG_HINT)),
+    }
+}
+
+/// An optional section (`job_launcher:`): absent or empty (`job_launcher:` with no
+/// value) means an empty mapping.
+pub fn optional_section(map: &Mapping, key: &str) -> Result<Mapping> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(Mapping::new()),
+        Some(Value::Mapping(m)) => Ok(m.clone()),
+        Some(_) => Err(Error::invalid_config(format!("{key} must be a YAML mapping."), FIX_CONFIG_HINT)),
+    }
+}
+
+/// A required non-empty string.
+pub fn required_str(map: &Mapping, key: &str, where_: &str) -> Result<String> {
+    match map.get(key) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        _ => Err(non_empty_string_error(where_, key)),
+    }
+}
+
+/// An optional non-empty string; absent or null is `None`.
+pub fn optional_str(map: &Mapping, key: &str, where_: &str) -> Result<Option<String>> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+        Some(_) => Err(non_empty_string_error(where_, key)),
+    }
+}
+
+fn non_empty_string_error(where_: &str, key: &str) -> Error {
+    Error::invalid_config(format!("{where_}.{key} must be a non-empty string."), FIX_CONFIG_HINT)
+}
+
+/// An optional mapping; absent or null is `None`.
+pub fn optional_mapping(map: &Mapping, key: &str, where_: &str) -> Result<Option<Mapping>> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Mapping(m)) => Ok(Some(m.clone())),
+        Some(_) => Err(Error::invalid_config(format!("{where_}.{key} must be a mapping."), FIX_CONFIG_HINT)),
+    }
+}
+
+/// An optional integer; absent or null is `None`. Booleans are not integers.
+pub fn optional_int(map: &Mapping, key: &str, where_: &str) -> Result<Option<i64>> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) if n.is_i64() => Ok(n.as_i64()),
+        Some(_) => Err(Error::invalid_config(format!("{where_}.{key} must be an integer."), FIX_CONFIG_HINT)),
+    }
+}
+
+/// Converts a YAML value to JSON for writing into kit files. Mapping keys become strings
+/// the way Python's `json.dumps` converts them; values JSON cannot hold are refused.
+pub fn yaml_to_json(value: &Value, where_: &str) -> Result<serde_json::Value> {
+    Ok(match value {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(b) => serde_json::Value::Bool(*b),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i.into()
+            } else if let Some(u) = n.as_u64() {
+                u.into()
+            } else {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                serde_json::Number::from_f64(f).map(serde_json::Value::Number).ok_or_else(|| {
+                    Error::invalid_config(
+                        format!("{where_} contains a number JSON cannot represent: {}", pyrepr::repr(value)),
+                        FIX_CONFIG_HINT,
+                    )
+                })?
+            }
+        }
+        Value::String(s) => serde_json::Value::String(s.clone()),
+        Value::Sequence(items) => serde_json::Value::Array(
+            items.iter().map(|v| yaml_to_json(v, where_)).collect::<Result<_>>()?,
+        ),
+        Value::Mapping(map) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in map {
+                let key = match k {
+                    Value::String(s) => s.clone(),
+                    Value::Null => "null".into(),
+                    Value::Bool(b) => b.to_string(),
+                    Value::Number(_) => match yaml_to_json(k, where_)? {
+                        serde_json::Value::Number(n) => n.to_string(),
+                        other => other.to_string(),
+                    },
+                    _ => {
+                        return Err(Error::invalid_config(
+                            format!("{where_} has a key that is not a string: {}", pyrepr::repr(k)),
+                            FIX_CONFIG_HINT,
+                        ))
+                    }
+                };
+                out.insert(key, yaml_to_json(v, where_)?);
+            }
+            serde_json::Value::Object(out)
+        }
+        Value::Tagged(tagged) => yaml_to_json(&tagged.value, where_)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_choices_reads_like_the_reference() {
+        assert_eq!(runtime_choices(&["docker", "k8s"]), "runtime: docker or runtime: k8s");
+        assert_eq!(runtime_choices(&["docker"]), "runtime: docker");
+        assert_eq!(
+            runtime_choices(&["docker", "k8s", "slurm"]),
+            "runtime: docker, runtime: k8s, or runtime: slurm"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_sorted_python_reprs() {
+        let map: Mapping = serde_yaml::from_str("runtime: docker\nzzz: 1\nbogus: 2\n1: x\n").expect("yaml");
+        let err = allowed_keys(&map, &["runtime"], "docker config").expect_err("unknown keys");
+        assert_eq!(err.message, "Unknown keys in docker config: [1, 'bogus', 'zzz']");
+    }
+
+    #[test]
+    fn yaml_1_2_typing() {
+        let map: Mapping = serde_yaml::from_str("a: yes\nb: 0o17\nc: true\nd: ~\n").expect("yaml");
+        assert_eq!(map.get("a"), Some(&Value::String("yes".into())));
+        assert_eq!(optional_int(&map, "b", "x").expect("int"), Some(15));
+        assert!(optional_int(&map, "c", "x").is_err(), "booleans are not integers");
+        assert_eq!(optional_str(&map, "d", "x").expect("null"), None);
+    }
+}

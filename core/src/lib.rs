@@ -1,0 +1,34 @@
+//! flare-deploy-core: the engine that turns an NVFlare startup kit into a kit prepared
+//! for a deployment runtime. It knows kits, configs, the [`RuntimeTarget`] trait, the
+//! registry, atomic output and the result envelope; it knows no runtime.
+
+pub mod config;
+pub mod error;
+pub mod json;
+pub mod kit;
+pub mod output;
+pub mod patch;
+pub mod paths;
+pub mod prepare;
+pub mod pyrepr;
+pub mod registry;
+pub mod report;
+pub mod shell;
+pub mod staged;
+pub mod target;
+pub mod template;
+
+pub use config::RuntimeConfig;
+pub use error::{Error, ErrorCode, Result};
+pub use kit::{KitInfo, Role};
+pub use prepare::{prepare, PrepareRequest, Prepared};
+pub use registry::Registry;
+pub use report::{Format, Outcome};
+pub use staged::StagedKit;
+pub use target::{DynTarget, LauncherClass, Registration, RuntimeTarget};
+
+#[doc(hidden)]
+pub use inventory;
+
+/// Where the parent container mounts the prepared kit.
+pub const WORKSPACE_MOUNT_PATH: &str = "/var/tmp/nvflare/workspace";

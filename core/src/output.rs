@@ -1,0 +1,266 @@
+//! The prepared output: where it may go, the staging copy beside it, and the atomic
+//! swap that replaces a previous output without ever leaving the path missing.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::staged::io_error;
+
+/// The folder under the kit where default outputs live; it is never copied into an output.
+pub const PREPARED_DIR: &str = "prepared";
+
+const OUTPUT_HINT: &str =
+    "Choose a prepared-kit directory outside the kit, or use the default <kit>/prepared/<runtime>.";
+
+/// Refuses output locations that would destroy the kit or unrelated data.
+pub fn check_output(kit: &Path, output: &Path) -> Result<()> {
+    if output == kit || kit.starts_with(output) {
+        return Err(Error::invalid_args(
+            "--output must not be the same as --kit or contain it.",
+            OUTPUT_HINT,
+        ));
+    }
+    let prepared = kit.join(PREPARED_DIR);
+    if output.starts_with(kit) && !(output.starts_with(&prepared) && output != prepared) {
+        return Err(Error::invalid_args(
+            format!(
+                "--output must not be inside the input kit, except under {}: {}",
+                prepared.display(),
+                output.display()
+            ),
+            OUTPUT_HINT,
+        ));
+    }
+    match fs::metadata(output) {
+        Ok(meta) if !meta.is_dir() => Err(Error::invalid_args(
+            format!("Output path exists and is not a directory: {}", output.display()),
+            "Choose a directory path.",
+        )),
+        Ok(_) if !is_empty_dir(output) && !looks_like_kit(output) => Err(Error::invalid_args(
+            format!(
+                "Output directory exists and is not a prepared startup kit: {}",
+                output.display()
+            ),
+            "Choose a new or empty directory, or the output of an earlier prepare; the output is replaced as a whole.",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn is_empty_dir(path: &Path) -> bool {
+    fs::read_dir(path).map(|mut d| d.next().is_none()).unwrap_or(false)
+}
+
+fn looks_like_kit(path: &Path) -> bool {
+    path.join("startup").is_dir() && path.join("local").is_dir()
+}
+
+/// A staging directory beside the output (same filesystem, so the swap is a rename).
+/// Dropping it without [`commit`](Staging::commit) removes the staging copy and any
+/// parent directories it created.
+pub struct Staging {
+    dir: Option<tempfile::TempDir>,
+    created_parents: Vec<PathBuf>,
+    committed: bool,
+}
+
+impl Staging {
+    pub fn create(output: &Path) -> Result<Staging> {
+        let parent = output.parent().unwrap_or(Path::new("/"));
+        let created_parents = create_dirs_recording(parent).map_err(|e| {
+            Error::invalid_args(
+                format!("Cannot create output parent directory: {}", parent.display()),
+                format!("Check the path: {e}"),
+            )
+        })?;
+        let mut staging = Staging {
+            dir: None,
+            created_parents,
+            committed: false,
+        };
+        let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!(".{name}.prepare-"))
+            .tempdir_in(parent)
+            .map_err(|e| {
+                Error::invalid_args(
+                    format!("Cannot create a staging directory in {}", parent.display()),
+                    format!("Check the path: {e}"),
+                )
+            })?;
+        tracing::debug!(staging = %dir.path().display(), "created staging directory");
+        staging.dir = Some(dir);
+        Ok(staging)
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.as_ref().map(|d| d.path()).unwrap_or(Path::new(""))
+    }
+
+    /// Moves the staged kit to `output`. An existing output is exchanged with the staged
+    /// copy in one step and removed afterwards.
+    pub fn commit(mut self, output: &Path) -> Result<()> {
+        let staged = self.path().to_path_buf();
+        match output.symlink_metadata() {
+            Err(_) => fs::rename(&staged, output).map_err(|e| io_error(output, e))?,
+            Ok(_) => exchange(&staged, output).map_err(|e| io_error(output, e))?,
+        }
+        self.committed = true;
+        // The staging path now holds the previous output (or nothing); TempDir removes it.
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            let path = dir.path().to_path_buf();
+            if let Err(e) = dir.close() {
+                tracing::debug!(path = %path.display(), error = %e, "could not remove staging directory");
+            }
+        }
+        if !self.committed {
+            for dir in self.created_parents.iter().rev() {
+                let _ = fs::remove_dir(dir);
+            }
+        }
+    }
+}
+
+/// `mkdir -p`, returning the directories it created (outermost first).
+fn create_dirs_recording(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut missing = Vec::new();
+    let mut cursor = Some(dir);
+    while let Some(d) = cursor {
+        if d.symlink_metadata().is_ok() {
+            break;
+        }
+        missing.push(d.to_path_buf());
+        cursor = d.parent();
+    }
+    missing.reverse();
+    for d in &missing {
+        fs::create_dir(d)?;
+    }
+    if !dir.is_dir() {
+        return Err(std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"));
+    }
+    Ok(missing)
+}
+
+/// Atomically exchanges two paths (Linux `renameat2(RENAME_EXCHANGE)`); elsewhere, or
+/// where the filesystem refuses, falls back to two renames.
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        match rename_exchange(a, b) {
+            Ok(()) => return Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::ENOTSUP)) => {
+                tracing::debug!(error = %e, "RENAME_EXCHANGE unsupported; falling back to two renames");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let parked = b.with_file_name(format!(
+        ".{}.previous-{}",
+        b.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        std::process::id()
+    ));
+    fs::rename(b, &parked)?;
+    if let Err(e) = fs::rename(a, b) {
+        let _ = fs::rename(&parked, b);
+        return Err(e);
+    }
+    fs::rename(&parked, a)
+}
+
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn rename_exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let a = CString::new(a.as_os_str().as_bytes())?;
+    let b = CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: both pointers are valid NUL-terminated strings that outlive the call;
+    // renameat2 does not retain them.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Copies the kit into `dest` (which exists), preserving modes and timestamps and
+/// following symlinks like the reference. `<kit>/prepared` is skipped.
+pub fn copy_kit(kit: &Path, dest: &Path) -> Result<()> {
+    let skip = kit.join(PREPARED_DIR);
+    let mut ancestors = Vec::new();
+    copy_dir(kit, dest, &skip, &mut ancestors)
+}
+
+fn copy_dir(src: &Path, dst: &Path, skip: &Path, ancestors: &mut Vec<(u64, u64)>) -> Result<()> {
+    let meta = fs::metadata(src).map_err(|e| io_error(src, e))?;
+    let id = (meta.dev(), meta.ino());
+    if ancestors.contains(&id) {
+        return Err(Error::new(
+            ErrorCode::InvalidKit,
+            format!("Symlink loop in the startup kit at {}", src.display()),
+            "Remove the looping link from the kit.",
+        ));
+    }
+    ancestors.push(id);
+    let entries = fs::read_dir(src).map_err(|e| io_error(src, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| io_error(src, e))?;
+        let from = entry.path();
+        if from == skip {
+            continue;
+        }
+        let to = dst.join(entry.file_name());
+        let entry_meta = fs::metadata(&from).map_err(|e| io_error(&from, e))?;
+        if entry_meta.is_dir() {
+            fs::create_dir(&to).map_err(|e| io_error(&to, e))?;
+            copy_dir(&from, &to, skip, ancestors)?;
+        } else if entry_meta.is_file() {
+            fs::copy(&from, &to).map_err(|e| io_error(&from, e))?;
+            copy_times(&entry_meta, &to)?;
+        } else {
+            return Err(Error::invalid_kit(
+                format!("Unsupported file type in the startup kit: {}", from.display()),
+                "A kit holds only regular files and directories.",
+            ));
+        }
+    }
+    ancestors.pop();
+    fs::set_permissions(dst, meta.permissions()).map_err(|e| io_error(dst, e))?;
+    copy_times(&meta, dst)
+}
+
+fn copy_times(meta: &fs::Metadata, to: &Path) -> Result<()> {
+    let mut times = fs::FileTimes::new();
+    if let Ok(t) = meta.accessed() {
+        times = times.set_accessed(t);
+    }
+    if let Ok(t) = meta.modified() {
+        times = times.set_modified(t);
+    }
+    let file = match fs::File::open(to) {
+        Ok(file) => file,
+        // A file its owner cannot read keeps the copy time; its content and mode are exact.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Ok(()),
+        Err(e) => return Err(io_error(to, e)),
+    };
+    file.set_times(times).map_err(|e| io_error(to, e))
+}

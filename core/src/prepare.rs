@@ -1,0 +1,107 @@
+//! One `prepare`: resolve the inputs, validate config and kit, stage a copy, let the
+//! target edit it, swap it into place, describe the result.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::RuntimeConfig;
+use crate::error::{Error, Result};
+use crate::kit::{inspect_kit, KitInfo};
+use crate::output::{self, Staging};
+use crate::paths::resolve_user_path;
+use crate::registry::Registry;
+use crate::report::Outcome;
+use crate::staged::StagedKit;
+
+/// The command-line inputs of `prepare`, as given.
+#[derive(Debug, Clone, Default)]
+pub struct PrepareRequest {
+    /// Positional kit.
+    pub kit: Option<String>,
+    /// `--kit`.
+    pub kit_flag: Option<String>,
+    /// `--output`; default `<kit>/prepared/<runtime>`.
+    pub output: Option<String>,
+    /// `--config`; default `<kit>/config.yaml`.
+    pub config: Option<String>,
+}
+
+/// A successful prepare: the result fields and the kit it came from.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub kit: KitInfo,
+    pub output: PathBuf,
+    pub outcome: Outcome,
+}
+
+fn resolve(raw: &str, what: &str) -> Result<PathBuf> {
+    resolve_user_path(raw)
+        .map_err(|e| Error::invalid_args(format!("Cannot resolve {what} path: {raw}"), format!("Check the path: {e}")))
+}
+
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
+}
+
+/// Runs one prepare. Warnings are appended to `warnings` as they arise, also when the
+/// prepare fails afterwards.
+pub fn prepare(request: &PrepareRequest, registry: &Registry, warnings: &mut Vec<String>) -> Result<Prepared> {
+    let (positional, flag) = (non_empty(&request.kit), non_empty(&request.kit_flag));
+    if positional.is_some() && flag.is_some() {
+        return Err(Error::invalid_args(
+            "Specify the startup kit only once.",
+            "Use either positional kit or --kit.",
+        ));
+    }
+    let Some(kit_arg) = positional.or(flag) else {
+        return Err(Error::invalid_args(
+            "Missing startup kit directory.",
+            "Run flare-deploy prepare <startup-kit-dir>.",
+        ));
+    };
+    let kit = resolve(kit_arg, "kit")?;
+    let config_path = match non_empty(&request.config) {
+        Some(raw) => resolve(raw, "config")?,
+        None => kit.join("config.yaml"),
+    };
+    tracing::debug!(kit = %kit.display(), config = %config_path.display(), "resolved inputs");
+
+    let config = RuntimeConfig::load(&config_path, &registry.names())?;
+    let target = registry
+        .find(config.runtime())
+        .ok_or_else(|| Error::internal(format!("runtime '{}' passed loading but is not registered", config.runtime())))?;
+    let target_config = target.validate_config(&config)?;
+    tracing::debug!(runtime = target.name(), "config valid");
+
+    let output = match non_empty(&request.output) {
+        Some(raw) => resolve(raw, "output")?,
+        None => kit.join(output::PREPARED_DIR).join(target.name()),
+    };
+    let kit_info = inspect_kit(&kit)?;
+    tracing::debug!(role = kit_info.role.as_str(), name = %kit_info.name, org = %kit_info.org, "kit valid");
+    output::check_output(&kit, &output)?;
+
+    let staging = Staging::create(&output)?;
+    output::copy_kit(&kit, staging.path())?;
+    tracing::debug!("kit copied to staging");
+    let known_launchers = registry.launchers();
+    let staged_info = KitInfo {
+        kit_dir: staging.path().to_path_buf(),
+        ..kit_info.clone()
+    };
+    let mut staged = StagedKit::new(staged_info, output.clone(), &known_launchers, warnings);
+    target.prepare_staged(&mut staged, target_config.as_ref())?;
+    staging.commit(&output)?;
+    tracing::debug!(output = %output.display(), "output replaced");
+
+    let outcome = target.describe(&kit_info, target_config.as_ref(), &output)?;
+    Ok(Prepared {
+        kit: kit_info,
+        output,
+        outcome,
+    })
+}
+
+/// Path text for result fields.
+pub fn display_path(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}

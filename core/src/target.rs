@@ -1,0 +1,137 @@
+//! The contract between the engine and a runtime target, and how targets register.
+
+use std::any::Any;
+use std::path::Path;
+
+use crate::config::RuntimeConfig;
+use crate::error::{Error, Result};
+use crate::kit::{KitInfo, Role};
+use crate::report::Outcome;
+use crate::staged::StagedKit;
+
+/// The job-launcher component a target installs in `local/resources.json.default`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LauncherClass {
+    /// Component id, e.g. `docker_launcher`.
+    pub id: &'static str,
+    /// Class path for server kits.
+    pub server_path: &'static str,
+    /// Class path for client kits.
+    pub client_path: &'static str,
+}
+
+impl LauncherClass {
+    pub fn path_for(&self, role: Role) -> &'static str {
+        match role {
+            Role::Server => self.server_path,
+            _ => self.client_path,
+        }
+    }
+}
+
+/// A deployment runtime (`runtime: <name>` in the config).
+///
+/// The engine validates the kit, makes the staging copy and swaps it into place; the
+/// target validates its own config and edits the staged copy, step by step. The steps
+/// run in this order: [`validate_config`](Self::validate_config), then on the staged
+/// copy [`patch_resources`](Self::patch_resources),
+/// [`patch_comm_config`](Self::patch_comm_config), [`emit_artifacts`](Self::emit_artifacts),
+/// and after the swap [`describe`](Self::describe).
+pub trait RuntimeTarget: Send + Sync + 'static {
+    /// The validated, typed config the steps work from.
+    type Config: Send + Sync + 'static;
+
+    /// The value of `runtime:` that selects this target.
+    fn name(&self) -> &'static str;
+
+    /// One line for `flare-deploy targets`.
+    fn summary(&self) -> &'static str;
+
+    /// The launcher component this target installs. The engine also uses every
+    /// registered target's launcher to recognise components a re-prepared kit carries.
+    fn launcher(&self) -> LauncherClass;
+
+    /// Validates the raw config in the reference's order (first failure wins).
+    fn validate_config(&self, config: &RuntimeConfig) -> Result<Self::Config>;
+
+    /// Edits `local/resources.json.default` (launcher, resource manager, storage).
+    fn patch_resources(&self, kit: &mut StagedKit<'_>, config: &Self::Config) -> Result<()>;
+
+    /// Edits `local/comm_config.json` (the internal connection of parent and jobs).
+    fn patch_comm_config(&self, kit: &mut StagedKit<'_>, config: &Self::Config) -> Result<()>;
+
+    /// Writes the runtime's own files (start script, chart, templates).
+    fn emit_artifacts(&self, kit: &mut StagedKit<'_>, config: &Self::Config) -> Result<()>;
+
+    /// The result fields printed after success, in order. `output` is the final path.
+    fn describe(&self, kit: &KitInfo, config: &Self::Config, output: &Path) -> Outcome;
+}
+
+/// Object-safe form of [`RuntimeTarget`] that the registry stores; implemented for every
+/// `RuntimeTarget`, with the typed config carried as `Any`.
+pub trait DynTarget: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    fn summary(&self) -> &'static str;
+    fn launcher(&self) -> LauncherClass;
+    fn validate_config(&self, config: &RuntimeConfig) -> Result<Box<dyn Any + Send + Sync>>;
+    fn prepare_staged(&self, kit: &mut StagedKit<'_>, config: &(dyn Any + Send + Sync)) -> Result<()>;
+    fn describe(&self, kit: &KitInfo, config: &(dyn Any + Send + Sync), output: &Path) -> Result<Outcome>;
+}
+
+fn typed<'c, C: 'static>(name: &str, config: &'c (dyn Any + Send + Sync)) -> Result<&'c C> {
+    config
+        .downcast_ref::<C>()
+        .ok_or_else(|| Error::internal(format!("target '{name}' was given a config it did not produce")))
+}
+
+impl<T: RuntimeTarget> DynTarget for T {
+    fn name(&self) -> &'static str {
+        RuntimeTarget::name(self)
+    }
+    fn summary(&self) -> &'static str {
+        RuntimeTarget::summary(self)
+    }
+    fn launcher(&self) -> LauncherClass {
+        RuntimeTarget::launcher(self)
+    }
+    fn validate_config(&self, config: &RuntimeConfig) -> Result<Box<dyn Any + Send + Sync>> {
+        Ok(Box::new(RuntimeTarget::validate_config(self, config)?))
+    }
+    fn prepare_staged(&self, kit: &mut StagedKit<'_>, config: &(dyn Any + Send + Sync)) -> Result<()> {
+        let config = typed::<T::Config>(RuntimeTarget::name(self), config)?;
+        self.patch_resources(kit, config)?;
+        self.patch_comm_config(kit, config)?;
+        self.emit_artifacts(kit, config)
+    }
+    fn describe(&self, kit: &KitInfo, config: &(dyn Any + Send + Sync), output: &Path) -> Result<Outcome> {
+        let config = typed::<T::Config>(RuntimeTarget::name(self), config)?;
+        Ok(RuntimeTarget::describe(self, kit, config, output))
+    }
+}
+
+/// One registered target. Submit it with [`register_target!`](crate::register_target).
+pub struct Registration {
+    pub target: &'static dyn DynTarget,
+    /// The crate that registered the target.
+    pub crate_name: &'static str,
+}
+
+impl Registration {
+    pub const fn new<T: RuntimeTarget>(target: &'static T, crate_name: &'static str) -> Self {
+        Registration { target, crate_name }
+    }
+}
+
+inventory::collect!(Registration);
+
+/// Registers a [`RuntimeTarget`] value with the engine:
+/// `flare_deploy_core::register_target!(MyTarget);`. A binary has the target when it
+/// links the crate (name it with `use my_target as _;`).
+#[macro_export]
+macro_rules! register_target {
+    ($target:expr) => {
+        $crate::inventory::submit! {
+            $crate::Registration::new(&$target, env!("CARGO_PKG_NAME"))
+        }
+    };
+}
