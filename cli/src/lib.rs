@@ -1,1 +1,92 @@
-pub fn run(){}
+//! The `flare-deploy` command line. It parses arguments, calls the engine and prints;
+//! the work happens in `flare-deploy-core` and the target crates.
+//!
+//! A binary with an extra runtime target links the target's crate and calls [`run`]:
+//! ```ignore
+//! use my_target as _;
+//! fn main() { std::process::exit(flare_deploy::run()) }
+//! ```
+
+mod args;
+mod print;
+mod schema;
+mod usage;
+
+use std::ffi::OsString;
+
+use clap::Parser;
+use flare_deploy_core::{Error, Format, PrepareRequest, Registry};
+// Built-in targets: a crate nothing names is not linked, and its registration with it.
+use flare_deploy_docker as _;
+
+use args::{Cli, Command, OutputFormat};
+
+/// Runs the command line with the process arguments and returns the exit code.
+pub fn run() -> i32 {
+    run_with(std::env::args_os().collect())
+}
+
+/// Runs the command line with `argv` (program name first) and returns the exit code.
+pub fn run_with(argv: Vec<OsString>) -> i32 {
+    let format = usage::format_from_argv(&argv);
+    match std::panic::catch_unwind(|| dispatch(argv, format)) {
+        Ok(code) => code,
+        Err(panic) => {
+            let detail = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".into());
+            print::error(&Error::internal(detail), format, &[])
+        }
+    }
+}
+
+fn dispatch(argv: Vec<OsString>, format: Format) -> i32 {
+    if usage::is_prepare_schema_request(&argv) {
+        let text = serde_json::to_string_pretty(&schema::prepare_schema()).unwrap_or_default();
+        println!("{text}");
+        return 0;
+    }
+    let cli = match Cli::try_parse_from(&argv) {
+        Ok(cli) => cli,
+        Err(err) => return usage::clap_error(err, format),
+    };
+    init_logging(cli.verbose);
+    let format = match cli.format {
+        OutputFormat::Txt => Format::Txt,
+        OutputFormat::Json => Format::Json,
+    };
+    let registry = match Registry::collect() {
+        Ok(registry) => registry,
+        Err(err) => return print::error(&err, format, &[]),
+    };
+    match cli.command {
+        None => usage::missing_subcommand(format),
+        Some(Command::Targets) => print::targets(&registry, format),
+        Some(Command::Prepare(args)) => {
+            let request = PrepareRequest {
+                kit: args.kit,
+                kit_flag: args.kit_flag,
+                output: args.output,
+                config: args.config,
+            };
+            let mut warnings = Vec::new();
+            match flare_deploy_core::prepare(&request, &registry, &mut warnings) {
+                Ok(prepared) => print::ok(&prepared.outcome.fields, format, &warnings),
+                Err(err) => print::error(&err, format, &warnings),
+            }
+        }
+    }
+}
+
+fn init_logging(verbose: bool) {
+    if !verbose {
+        return;
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -62,7 +62,10 @@ impl RuntimeConfig {
 
     /// The value of `runtime:` (checked by `load`).
     pub fn runtime(&self) -> &str {
-        self.root.get("runtime").and_then(Value::as_str).unwrap_or_default()
+        self.root
+            .get("runtime")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
 }
 
@@ -87,7 +90,10 @@ pub fn allowed_keys(map: &Mapping, allowed: &[&str], where_: &str) -> Result<()>
         return Ok(());
     }
     Err(Error::invalid_config(
-        format!("Unknown keys in {where_}: {}", pyrepr::sorted_list(&unknown)),
+        format!(
+            "Unknown keys in {where_}: {}",
+            pyrepr::sorted_list(&unknown)
+        ),
         "Remove or rename unsupported keys.",
     ))
 }
@@ -96,7 +102,10 @@ pub fn allowed_keys(map: &Mapping, allowed: &[&str], where_: &str) -> Result<()>
 pub fn required_section(map: &Mapping, key: &str) -> Result<Mapping> {
     match map.get(key) {
         Some(Value::Mapping(m)) => Ok(m.clone()),
-        _ => Err(Error::invalid_config(format!("{key} must be a YAML mapping."), FIX_CONFIG_HINT)),
+        _ => Err(Error::invalid_config(
+            format!("{key} must be a YAML mapping."),
+            FIX_CONFIG_HINT,
+        )),
     }
 }
 
@@ -106,7 +115,10 @@ pub fn optional_section(map: &Mapping, key: &str) -> Result<Mapping> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(Mapping::new()),
         Some(Value::Mapping(m)) => Ok(m.clone()),
-        Some(_) => Err(Error::invalid_config(format!("{key} must be a YAML mapping."), FIX_CONFIG_HINT)),
+        Some(_) => Err(Error::invalid_config(
+            format!("{key} must be a YAML mapping."),
+            FIX_CONFIG_HINT,
+        )),
     }
 }
 
@@ -128,7 +140,10 @@ pub fn optional_str(map: &Mapping, key: &str, where_: &str) -> Result<Option<Str
 }
 
 fn non_empty_string_error(where_: &str, key: &str) -> Error {
-    Error::invalid_config(format!("{where_}.{key} must be a non-empty string."), FIX_CONFIG_HINT)
+    Error::invalid_config(
+        format!("{where_}.{key} must be a non-empty string."),
+        FIX_CONFIG_HINT,
+    )
 }
 
 /// An optional mapping; absent or null is `None`.
@@ -136,7 +151,10 @@ pub fn optional_mapping(map: &Mapping, key: &str, where_: &str) -> Result<Option
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Mapping(m)) => Ok(Some(m.clone())),
-        Some(_) => Err(Error::invalid_config(format!("{where_}.{key} must be a mapping."), FIX_CONFIG_HINT)),
+        Some(_) => Err(Error::invalid_config(
+            format!("{where_}.{key} must be a mapping."),
+            FIX_CONFIG_HINT,
+        )),
     }
 }
 
@@ -145,7 +163,10 @@ pub fn optional_int(map: &Mapping, key: &str, where_: &str) -> Result<Option<i64
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) if n.is_i64() => Ok(n.as_i64()),
-        Some(_) => Err(Error::invalid_config(format!("{where_}.{key} must be an integer."), FIX_CONFIG_HINT)),
+        Some(_) => Err(Error::invalid_config(
+            format!("{where_}.{key} must be an integer."),
+            FIX_CONFIG_HINT,
+        )),
     }
 }
 
@@ -162,17 +183,25 @@ pub fn yaml_to_json(value: &Value, where_: &str) -> Result<serde_json::Value> {
                 u.into()
             } else {
                 let f = n.as_f64().unwrap_or(f64::NAN);
-                serde_json::Number::from_f64(f).map(serde_json::Value::Number).ok_or_else(|| {
-                    Error::invalid_config(
-                        format!("{where_} contains a number JSON cannot represent: {}", pyrepr::repr(value)),
-                        FIX_CONFIG_HINT,
-                    )
-                })?
+                serde_json::Number::from_f64(f)
+                    .map(serde_json::Value::Number)
+                    .ok_or_else(|| {
+                        Error::invalid_config(
+                            format!(
+                                "{where_} contains a number JSON cannot represent: {}",
+                                pyrepr::repr(value)
+                            ),
+                            FIX_CONFIG_HINT,
+                        )
+                    })?
             }
         }
         Value::String(s) => serde_json::Value::String(s.clone()),
         Value::Sequence(items) => serde_json::Value::Array(
-            items.iter().map(|v| yaml_to_json(v, where_)).collect::<Result<_>>()?,
+            items
+                .iter()
+                .map(|v| yaml_to_json(v, where_))
+                .collect::<Result<_>>()?,
         ),
         Value::Mapping(map) => {
             let mut out = serde_json::Map::new();
@@ -187,7 +216,10 @@ pub fn yaml_to_json(value: &Value, where_: &str) -> Result<serde_json::Value> {
                     },
                     _ => {
                         return Err(Error::invalid_config(
-                            format!("{where_} has a key that is not a string: {}", pyrepr::repr(k)),
+                            format!(
+                                "{where_} has a key that is not a string: {}",
+                                pyrepr::repr(k)
+                            ),
                             FIX_CONFIG_HINT,
                         ))
                     }
@@ -206,7 +238,10 @@ mod tests {
 
     #[test]
     fn runtime_choices_reads_like_the_reference() {
-        assert_eq!(runtime_choices(&["docker", "k8s"]), "runtime: docker or runtime: k8s");
+        assert_eq!(
+            runtime_choices(&["docker", "k8s"]),
+            "runtime: docker or runtime: k8s"
+        );
         assert_eq!(runtime_choices(&["docker"]), "runtime: docker");
         assert_eq!(
             runtime_choices(&["docker", "k8s", "slurm"]),
@@ -216,9 +251,13 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_sorted_python_reprs() {
-        let map: Mapping = serde_yaml::from_str("runtime: docker\nzzz: 1\nbogus: 2\n1: x\n").expect("yaml");
+        let map: Mapping =
+            serde_yaml::from_str("runtime: docker\nzzz: 1\nbogus: 2\n1: x\n").expect("yaml");
         let err = allowed_keys(&map, &["runtime"], "docker config").expect_err("unknown keys");
-        assert_eq!(err.message, "Unknown keys in docker config: [1, 'bogus', 'zzz']");
+        assert_eq!(
+            err.message,
+            "Unknown keys in docker config: [1, 'bogus', 'zzz']"
+        );
     }
 
     #[test]
@@ -226,7 +265,10 @@ mod tests {
         let map: Mapping = serde_yaml::from_str("a: yes\nb: 0o17\nc: true\nd: ~\n").expect("yaml");
         assert_eq!(map.get("a"), Some(&Value::String("yes".into())));
         assert_eq!(optional_int(&map, "b", "x").expect("int"), Some(15));
-        assert!(optional_int(&map, "c", "x").is_err(), "booleans are not integers");
+        assert!(
+            optional_int(&map, "c", "x").is_err(),
+            "booleans are not integers"
+        );
         assert_eq!(optional_str(&map, "d", "x").expect("null"), None);
     }
 }

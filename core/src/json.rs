@@ -55,8 +55,12 @@ pub fn load_object(path: &Path, label: &str) -> Result<Map<String, Value>> {
             "Provide a valid startup kit.",
         ));
     }
-    let parse_error =
-        |e: &dyn std::fmt::Display| Error::invalid_kit(format!("Failed to parse {label}: {e}"), "Fix the startup kit JSON.");
+    let parse_error = |e: &dyn std::fmt::Display| {
+        Error::invalid_kit(
+            format!("Failed to parse {label}: {e}"),
+            "Fix the startup kit JSON.",
+        )
+    };
     let bytes = std::fs::read(path).map_err(|e| parse_error(&e))?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| parse_error(&e))?;
     match value {
@@ -84,7 +88,11 @@ impl Formatter for PythonFormatter {
         self.write_f64(writer, f64::from(value))
     }
 
-    fn write_string_fragment<W: ?Sized + Write>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()> {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
         if fragment.is_ascii() {
             return writer.write_all(fragment.as_bytes());
         }
@@ -101,7 +109,11 @@ impl Formatter for PythonFormatter {
         Ok(())
     }
 
-    fn write_char_escape<W: ?Sized + Write>(&mut self, writer: &mut W, escape: CharEscape) -> io::Result<()> {
+    fn write_char_escape<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        escape: CharEscape,
+    ) -> io::Result<()> {
         // Python writes other control characters as \u00XX (lower-case hex), like serde.
         serde_json::ser::CompactFormatter.write_char_escape(writer, escape)
     }
@@ -122,7 +134,11 @@ impl Formatter for PythonFormatter {
         }
     }
 
-    fn begin_array_value<W: ?Sized + Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
+    fn begin_array_value<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         if self.pretty {
             self.inner.begin_array_value(writer, first)
         } else if first {
@@ -156,7 +172,11 @@ impl Formatter for PythonFormatter {
         }
     }
 
-    fn begin_object_key<W: ?Sized + Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
+    fn begin_object_key<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         if self.pretty {
             self.inner.begin_object_key(writer, first)
         } else if first {
@@ -186,10 +206,18 @@ pub fn python_float_repr(value: f64) -> String {
         return "NaN".into();
     }
     if value.is_infinite() {
-        return if value > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+        return if value > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
     }
     if value == 0.0 {
-        return if value.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+        return if value.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
     }
     // `{:e}` gives the shortest round-trip digits as d[.ddd]e<exp>.
     let sci = format!("{value:e}");
@@ -200,15 +228,25 @@ pub fn python_float_repr(value: f64) -> String {
     let sign = if negative { "-" } else { "" };
     if !(-4..16).contains(&exp) {
         let (first, rest) = digits.split_at(1);
-        let frac = if rest.is_empty() { String::new() } else { format!(".{rest}") };
+        let frac = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
         let exp_sign = if exp < 0 { '-' } else { '+' };
         return format!("{sign}{first}{frac}e{exp_sign}{:02}", exp.abs());
     }
     let point = exp + 1; // digits before the decimal point
     if point <= 0 {
-        format!("{sign}0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
+        format!(
+            "{sign}0.{}{digits}",
+            "0".repeat(point.unsigned_abs() as usize)
+        )
     } else if point as usize >= digits.len() {
-        format!("{sign}{digits}{}.0", "0".repeat(point as usize - digits.len()))
+        format!(
+            "{sign}{digits}{}.0",
+            "0".repeat(point as usize - digits.len())
+        )
     } else {
         let (int, frac) = digits.split_at(point as usize);
         format!("{sign}{int}.{frac}")
@@ -249,6 +287,9 @@ mod tests {
     #[test]
     fn line_format_matches_python_default() {
         let v = json!({"a": [1, 2], "b": {"c": "\u{1F600}"}});
-        assert_eq!(to_line(&v), "{\"a\": [1, 2], \"b\": {\"c\": \"\\ud83d\\ude00\"}}");
+        assert_eq!(
+            to_line(&v),
+            "{\"a\": [1, 2], \"b\": {\"c\": \"\\ud83d\\ude00\"}}"
+        );
     }
 }

@@ -50,7 +50,9 @@ pub fn check_output(kit: &Path, output: &Path) -> Result<()> {
 }
 
 fn is_empty_dir(path: &Path) -> bool {
-    fs::read_dir(path).map(|mut d| d.next().is_none()).unwrap_or(false)
+    fs::read_dir(path)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false)
 }
 
 fn looks_like_kit(path: &Path) -> bool {
@@ -71,7 +73,10 @@ impl Staging {
         let parent = output.parent().unwrap_or(Path::new("/"));
         let created_parents = create_dirs_recording(parent).map_err(|e| {
             Error::invalid_args(
-                format!("Cannot create output parent directory: {}", parent.display()),
+                format!(
+                    "Cannot create output parent directory: {}",
+                    parent.display()
+                ),
                 format!("Check the path: {e}"),
             )
         })?;
@@ -80,7 +85,10 @@ impl Staging {
             created_parents,
             committed: false,
         };
-        let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = output
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let dir = tempfile::Builder::new()
             .prefix(&format!(".{name}.prepare-"))
             .tempdir_in(parent)
@@ -145,7 +153,10 @@ fn create_dirs_recording(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         fs::create_dir(d)?;
     }
     if !dir.is_dir() {
-        return Err(std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "not a directory",
+        ));
     }
     Ok(missing)
 }
@@ -157,7 +168,12 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     {
         match rename_exchange(a, b) {
             Ok(()) => return Ok(()),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::ENOTSUP)) => {
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::ENOTSUP)
+                ) =>
+            {
                 tracing::debug!(error = %e, "RENAME_EXCHANGE unsupported; falling back to two renames");
             }
             Err(e) => return Err(e),
@@ -165,7 +181,9 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     }
     let parked = b.with_file_name(format!(
         ".{}.previous-{}",
-        b.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        b.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
         std::process::id()
     ));
     fs::rename(b, &parked)?;
@@ -238,7 +256,10 @@ fn copy_dir(src: &Path, dst: &Path, skip: &Path, ancestors: &mut Vec<(u64, u64)>
             copy_times(&entry_meta, &to)?;
         } else {
             return Err(Error::invalid_kit(
-                format!("Unsupported file type in the startup kit: {}", from.display()),
+                format!(
+                    "Unsupported file type in the startup kit: {}",
+                    from.display()
+                ),
                 "A kit holds only regular files and directories.",
             ));
         }

@@ -34,8 +34,12 @@ pub struct Prepared {
 }
 
 fn resolve(raw: &str, what: &str) -> Result<PathBuf> {
-    resolve_user_path(raw)
-        .map_err(|e| Error::invalid_args(format!("Cannot resolve {what} path: {raw}"), format!("Check the path: {e}")))
+    resolve_user_path(raw).map_err(|e| {
+        Error::invalid_args(
+            format!("Cannot resolve {what} path: {raw}"),
+            format!("Check the path: {e}"),
+        )
+    })
 }
 
 fn non_empty(value: &Option<String>) -> Option<&str> {
@@ -44,7 +48,11 @@ fn non_empty(value: &Option<String>) -> Option<&str> {
 
 /// Runs one prepare. Warnings are appended to `warnings` as they arise, also when the
 /// prepare fails afterwards.
-pub fn prepare(request: &PrepareRequest, registry: &Registry, warnings: &mut Vec<String>) -> Result<Prepared> {
+pub fn prepare(
+    request: &PrepareRequest,
+    registry: &Registry,
+    warnings: &mut Vec<String>,
+) -> Result<Prepared> {
     let (positional, flag) = (non_empty(&request.kit), non_empty(&request.kit_flag));
     if positional.is_some() && flag.is_some() {
         return Err(Error::invalid_args(
@@ -66,9 +74,12 @@ pub fn prepare(request: &PrepareRequest, registry: &Registry, warnings: &mut Vec
     tracing::debug!(kit = %kit.display(), config = %config_path.display(), "resolved inputs");
 
     let config = RuntimeConfig::load(&config_path, &registry.names())?;
-    let target = registry
-        .find(config.runtime())
-        .ok_or_else(|| Error::internal(format!("runtime '{}' passed loading but is not registered", config.runtime())))?;
+    let target = registry.find(config.runtime()).ok_or_else(|| {
+        Error::internal(format!(
+            "runtime '{}' passed loading but is not registered",
+            config.runtime()
+        ))
+    })?;
     let target_config = target.validate_config(&config)?;
     tracing::debug!(runtime = target.name(), "config valid");
 

@@ -18,7 +18,10 @@ pub fn repr(value: &Value) -> String {
             _ => n.to_string(),
         },
         Value::String(s) => str_repr(s),
-        Value::Sequence(items) => format!("[{}]", items.iter().map(repr).collect::<Vec<_>>().join(", ")),
+        Value::Sequence(items) => format!(
+            "[{}]",
+            items.iter().map(repr).collect::<Vec<_>>().join(", ")
+        ),
         Value::Mapping(map) => format!(
             "{{{}}}",
             map.iter()
@@ -33,7 +36,11 @@ pub fn repr(value: &Value) -> String {
 /// Python's `repr(str)`: single quotes unless the text has a single quote and no double
 /// quote; backslash, the quote and control characters escaped.
 pub fn str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for ch in s.chars() {
@@ -78,7 +85,10 @@ pub fn sorted_list(keys: &[&Value]) -> String {
             _ => repr(a).cmp(&repr(b)),
         })
     });
-    format!("[{}]", keys.iter().map(|k| repr(k)).collect::<Vec<_>>().join(", "))
+    format!(
+        "[{}]",
+        keys.iter().map(|k| repr(k)).collect::<Vec<_>>().join(", ")
+    )
 }
 
 #[cfg(test)]

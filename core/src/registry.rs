@@ -12,7 +12,8 @@ impl Registry {
     /// Collects the registrations submitted through `inventory`. Two targets that claim
     /// one name are an error: picking either would be a silent guess.
     pub fn collect() -> Result<Registry> {
-        let mut entries: Vec<&'static Registration> = inventory::iter::<Registration>.into_iter().collect();
+        let mut entries: Vec<&'static Registration> =
+            inventory::iter::<Registration>.into_iter().collect();
         entries.sort_by_key(|r| (r.target.name(), r.crate_name));
         for pair in entries.windows(2) {
             if pair[0].target.name() == pair[1].target.name() {
@@ -36,7 +37,10 @@ impl Registry {
     }
 
     pub fn find(&self, name: &str) -> Option<&'static dyn DynTarget> {
-        self.entries.iter().find(|r| r.target.name() == name).map(|r| r.target)
+        self.entries
+            .iter()
+            .find(|r| r.target.name() == name)
+            .map(|r| r.target)
     }
 
     /// Every launcher any registered target installs: a kit prepared for one runtime

@@ -65,7 +65,9 @@ pub fn render_ok(data: &Map<String, Value>, format: Format, printed: &mut Printe
     match format {
         Format::Txt => {
             for (key, value) in data {
-                printed.stdout.push_str(&format!("{key}: {}\n", plain(value)));
+                printed
+                    .stdout
+                    .push_str(&format!("{key}: {}\n", plain(value)));
             }
         }
         Format::Json => {
@@ -86,7 +88,9 @@ pub fn render_error(error: &Error, format: Format, printed: &mut Printed) {
             if !error.hint.is_empty() {
                 printed.stderr.push_str(&format!("Hint: {}\n", error.hint));
             }
-            printed.stderr.push_str(&format!("Code: {} (exit {exit_code})\n", error.code));
+            printed
+                .stderr
+                .push_str(&format!("Code: {} (exit {exit_code})\n", error.code));
         }
         Format::Json => {
             let envelope = json!({

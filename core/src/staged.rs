@@ -55,7 +55,11 @@ impl<'a> StagedKit<'a> {
     /// Replaces the job launcher and resource manager in `resources.json.default`
     /// with the passthrough manager and `launcher` (for this kit's role) with `args`,
     /// warning about configuration that will no longer be used.
-    pub fn install_launcher(&mut self, launcher: LauncherClass, args: Map<String, Value>) -> Result<()> {
+    pub fn install_launcher(
+        &mut self,
+        launcher: LauncherClass,
+        args: Map<String, Value>,
+    ) -> Result<()> {
         let path = launcher.path_for(self.info.role);
         let local = self.local_dir();
         let known = self.known_launchers;
@@ -70,7 +74,10 @@ impl<'a> StagedKit<'a> {
 
     /// Loads `local/comm_config.json` (or the reference's default), lets `edit` change
     /// it and writes it back.
-    pub fn edit_comm_config(&mut self, edit: impl FnOnce(&mut patch::comm::CommConfig) -> Result<()>) -> Result<()> {
+    pub fn edit_comm_config(
+        &mut self,
+        edit: impl FnOnce(&mut patch::comm::CommConfig) -> Result<()>,
+    ) -> Result<()> {
         patch::comm::edit(&self.local_dir(), edit)
     }
 

@@ -55,7 +55,11 @@ mod tests {
     #[test]
     fn tokens_inline_and_on_their_own_line() {
         let t = "a @@X@@ b\n    @@LINES@@\n    @@EMPTY@@\nend\n";
-        let got = render(t, &[("X", "@@LINES@@"), ("LINES", "one\ntwo"), ("EMPTY", "")]).expect("renders");
+        let got = render(
+            t,
+            &[("X", "@@LINES@@"), ("LINES", "one\ntwo"), ("EMPTY", "")],
+        )
+        .expect("renders");
         assert_eq!(got, "a @@LINES@@ b\n    one\n    two\nend\n");
     }
 

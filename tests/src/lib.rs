@@ -1,1 +1,10 @@
-pub fn x(){}
+//! Test support for the flare-deploy integration tests: realistic startup kits generated
+//! with real X.509 certificates, and a small harness that runs the built binary.
+
+pub mod harness;
+pub mod kitgen;
+pub mod snapshot;
+
+pub use harness::{flare_deploy, Run};
+pub use kitgen::{Kit, KitBuilder, Project};
+pub use snapshot::Snapshot;

@@ -13,8 +13,10 @@ use crate::target::LauncherClass;
 
 pub const PASSTHROUGH_RESOURCE_MANAGER: &str =
     "nvflare.app_common.resource_managers.passthrough_resource_manager.PassthroughResourceManager";
-pub const GPU_RESOURCE_MANAGER: &str = "nvflare.app_common.resource_managers.gpu_resource_manager.GPUResourceManager";
-pub const GPU_RESOURCE_CONSUMER: &str = "nvflare.app_common.resource_consumers.gpu_resource_consumer.GPUResourceConsumer";
+pub const GPU_RESOURCE_MANAGER: &str =
+    "nvflare.app_common.resource_managers.gpu_resource_manager.GPUResourceManager";
+pub const GPU_RESOURCE_CONSUMER: &str =
+    "nvflare.app_common.resource_consumers.gpu_resource_consumer.GPUResourceConsumer";
 
 /// The launcher every provisioned kit starts with.
 pub const PROCESS_LAUNCHER: LauncherClass = LauncherClass {
@@ -41,7 +43,10 @@ fn truthy(value: Option<&Value>) -> bool {
 }
 
 fn path_in(component: &Map<String, Value>, set: &[&str]) -> bool {
-    component.get("path").and_then(Value::as_str).is_some_and(|p| set.contains(&p))
+    component
+        .get("path")
+        .and_then(Value::as_str)
+        .is_some_and(|p| set.contains(&p))
 }
 
 /// Non-empty args, or a path outside the built-in classes.
@@ -62,7 +67,9 @@ fn launcher_replacement_discards_config(
         return false;
     }
     let id = component.get("id").and_then(Value::as_str);
-    if id == Some(launcher_id) && component.get("path").and_then(Value::as_str) != Some(launcher_path) {
+    if id == Some(launcher_id)
+        && component.get("path").and_then(Value::as_str) != Some(launcher_path)
+    {
         return true;
     }
     !path_in(component, builtin)
@@ -127,13 +134,17 @@ pub fn install_launcher(
     for component in components.iter().filter_map(Value::as_object) {
         let id = component.get("id").and_then(Value::as_str);
         match id {
-            Some(RESOURCE_CONSUMER_ID) if has_custom_config(component, &BUILTIN_RESOURCE_CONSUMERS) => {
+            Some(RESOURCE_CONSUMER_ID)
+                if has_custom_config(component, &BUILTIN_RESOURCE_CONSUMERS) =>
+            {
                 warnings.push(format!(
                     "deploy prepare removes component '{RESOURCE_CONSUMER_ID}' from resources.json.default; \
                      existing resource consumer configuration will not be used by the prepared runtime."
                 ));
             }
-            Some(RESOURCE_MANAGER_ID) if has_custom_config(component, &BUILTIN_RESOURCE_MANAGERS) => {
+            Some(RESOURCE_MANAGER_ID)
+                if has_custom_config(component, &BUILTIN_RESOURCE_MANAGERS) =>
+            {
                 warnings.push(
                     "deploy prepare replaces component 'resource_manager' with PassthroughResourceManager; \
                      existing resource manager path/args will not be used by the prepared runtime."
@@ -142,7 +153,12 @@ pub fn install_launcher(
             }
             Some(id)
                 if launcher_ids.contains(&id)
-                    && launcher_replacement_discards_config(component, launcher_id, launcher_path, &builtin_launchers) =>
+                    && launcher_replacement_discards_config(
+                        component,
+                        launcher_id,
+                        launcher_path,
+                        &builtin_launchers,
+                    ) =>
             {
                 warnings.push(format!(
                     "deploy prepare replaces component '{id}' with generated '{launcher_id}' configuration; \
@@ -155,9 +171,12 @@ pub fn install_launcher(
 
     components.retain(|c| {
         let id = c.get("id").and_then(Value::as_str);
-        !id.is_some_and(|id| launcher_ids.contains(&id) || id == RESOURCE_CONSUMER_ID || id == RESOURCE_MANAGER_ID)
+        !id.is_some_and(|id| {
+            launcher_ids.contains(&id) || id == RESOURCE_CONSUMER_ID || id == RESOURCE_MANAGER_ID
+        })
     });
-    components.push(json!({"id": RESOURCE_MANAGER_ID, "path": PASSTHROUGH_RESOURCE_MANAGER, "args": {}}));
+    components
+        .push(json!({"id": RESOURCE_MANAGER_ID, "path": PASSTHROUGH_RESOURCE_MANAGER, "args": {}}));
     components.push(json!({"id": launcher_id, "path": launcher_path, "args": Value::Object(args)}));
     save(local, &resources)
 }

@@ -1,1 +1,115 @@
-pub fn x(){}
+//! flare-deploy target `docker`: the parent runs in a container started by
+//! `startup/start_docker.sh` and launches each job in its own container through the
+//! Docker socket (NVFlare's Docker job launcher).
+
+mod config;
+mod script;
+
+use std::path::Path;
+
+use flare_deploy_core::prepare::display_path;
+use flare_deploy_core::{
+    shell, LauncherClass, Outcome, Result, Role, RuntimeConfig, RuntimeTarget, StagedKit,
+};
+use flare_deploy_core::{KitInfo, WORKSPACE_MOUNT_PATH};
+use serde_json::{Map, Value};
+
+pub use config::DockerConfig;
+
+/// The start script this target writes into `startup/`.
+pub const START_SCRIPT: &str = "start_docker.sh";
+
+pub const DOCKER_LAUNCHER: LauncherClass = LauncherClass {
+    id: "docker_launcher",
+    server_path: "nvflare.app_opt.job_launcher.docker_launcher.ServerDockerJobLauncher",
+    client_path: "nvflare.app_opt.job_launcher.docker_launcher.ClientDockerJobLauncher",
+};
+
+/// The `runtime: docker` target.
+pub struct DockerTarget;
+
+flare_deploy_core::register_target!(DockerTarget);
+
+impl RuntimeTarget for DockerTarget {
+    type Config = DockerConfig;
+
+    fn name(&self) -> &'static str {
+        "docker"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Docker: startup/start_docker.sh runs the parent container; jobs run as sibling containers"
+    }
+
+    fn launcher(&self) -> LauncherClass {
+        DOCKER_LAUNCHER
+    }
+
+    fn validate_config(&self, config: &RuntimeConfig) -> Result<DockerConfig> {
+        config::validate(config)
+    }
+
+    fn patch_resources(&self, kit: &mut StagedKit<'_>, config: &DockerConfig) -> Result<()> {
+        let mut args = Map::new();
+        args.insert("network".into(), config.network.clone().into());
+        args.insert(
+            "default_python_path".into(),
+            config.default_python_path.clone().into(),
+        );
+        args.insert(
+            "default_job_container_kwargs".into(),
+            Value::Object(config.default_job_container_kwargs.clone()),
+        );
+        args.insert(
+            "default_job_env".into(),
+            Value::Object(config.default_job_env.clone()),
+        );
+        kit.install_launcher(DOCKER_LAUNCHER, args)?;
+        if kit.info.role == Role::Server {
+            kit.relocate_server_storage(WORKSPACE_MOUNT_PATH)?;
+        }
+        Ok(())
+    }
+
+    fn patch_comm_config(&self, kit: &mut StagedKit<'_>, _config: &DockerConfig) -> Result<()> {
+        kit.edit_comm_config(|comm| {
+            comm.set_scheme("tcp")?;
+            let resources = comm.internal_resources()?;
+            resources.insert("host".into(), "0.0.0.0".into());
+            // An existing tls/mtls choice is the operator's; only fill a missing one.
+            resources
+                .entry("connection_security")
+                .or_insert_with(|| "clear".into());
+            Ok(())
+        })
+    }
+
+    fn emit_artifacts(&self, kit: &mut StagedKit<'_>, config: &DockerConfig) -> Result<()> {
+        kit.ensure_study_data_template()?;
+        kit.remove_start_scripts(&[START_SCRIPT])?;
+        let text = script::render(&kit.info, config)?;
+        kit.write_file(&format!("startup/{START_SCRIPT}"), &text, true)?;
+        Ok(())
+    }
+
+    fn describe(&self, kit: &KitInfo, _config: &DockerConfig, output: &Path) -> Outcome {
+        let out = display_path(output);
+        Outcome::new()
+            .field("runtime", "docker")
+            .field("role", kit.role.as_str())
+            .field("name", kit.name.as_str())
+            .field("output", out.as_str())
+            .field(
+                "start_command",
+                format!("cd {} && ./startup/{START_SCRIPT}", shell::quote(&out)),
+            )
+            .field(
+                "start_script",
+                display_path(&output.join("startup").join(START_SCRIPT)),
+            )
+            .field(
+                "resources",
+                display_path(&output.join("local").join("resources.json.default")),
+            )
+    }
+}

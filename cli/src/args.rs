@@ -1,0 +1,91 @@
+//! The command line: what the user can type, with help that explains it.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub const PREPARE_EXAMPLES: [&str; 3] = [
+    "flare-deploy prepare ./site-1",
+    "flare-deploy prepare ./site-1 --output ./site-1-docker --config docker.yaml",
+    "flare-deploy prepare ./site-1 --output ./site-1-k8s --config k8s.yaml",
+];
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "flare-deploy",
+    version,
+    about = "Prepare NVIDIA FLARE startup kits for deployment runtimes",
+    long_about = "Prepare NVIDIA FLARE startup kits for deployment runtimes.\n\n\
+        flare-deploy takes a provisioned server or client startup kit and a YAML runtime config \
+        (its `runtime:` key names the target, e.g. `docker`) and writes a prepared copy of the kit: \
+        job launcher and resource manager patched for the runtime, internal communication set up, \
+        and the runtime's start files. The input kit is never modified.",
+    after_help = "Run `flare-deploy targets` to list the runtimes this binary supports.",
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    /// Output format of results and errors.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Txt)]
+    pub format: OutputFormat,
+
+    /// Print debug logs on stderr.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// `key: value` lines; errors on stderr with a hint.
+    #[value(alias = "human")]
+    Txt,
+    /// One JSON envelope on stdout (`status`, `exit_code`, `data` or `error_code`).
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Prepare a server or client startup kit for a runtime (a copy; the kit is unchanged).
+    #[command(
+        long_about = "Prepare an existing server/client startup kit for a deployment runtime.\n\n\
+            Reads the YAML runtime config (default <kit>/config.yaml), validates it and the kit, \
+            copies the kit to a staging directory beside the output, patches the copy for the \
+            runtime and swaps it into place (default <kit>/prepared/<runtime>). A previous output \
+            at that path is replaced in one step; on any error it stays as it was.",
+        after_help = "Examples:\n  \
+            flare-deploy prepare ./site-1\n  \
+            flare-deploy prepare ./site-1 --output ./site-1-docker --config docker.yaml\n  \
+            flare-deploy prepare ./site-1 --format json\n\n\
+            Minimal docker config:\n  \
+            runtime: docker\n  \
+            parent:\n    docker_image: nvflare/nvflare:2.8.1\n\n\
+            Exit codes: 0 success, 4 invalid input (config, kit, arguments), 5 internal error."
+    )]
+    Prepare(PrepareArgs),
+
+    /// List the runtime targets this binary supports.
+    Targets,
+}
+
+#[derive(Debug, Args)]
+pub struct PrepareArgs {
+    /// Existing input startup kit directory.
+    #[arg(value_name = "KIT")]
+    pub kit: Option<String>,
+
+    /// Existing input startup kit directory (instead of the positional KIT).
+    #[arg(long = "kit", value_name = "KIT")]
+    pub kit_flag: Option<String>,
+
+    /// Directory to write the prepared startup kit copy. Defaults to <kit>/prepared/<runtime>.
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<String>,
+
+    /// YAML runtime config file with a top-level `runtime:` key. Defaults to <kit>/config.yaml.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<String>,
+
+    /// Print the command's argument schema as JSON and exit.
+    #[arg(long)]
+    pub schema: bool,
+}

@@ -1,0 +1,104 @@
+//! Argument errors: exit 4 with `INVALID_ARGS`, like the reference's usage errors.
+
+use std::ffi::OsString;
+
+use clap::error::ErrorKind;
+use clap::CommandFactory;
+use flare_deploy_core::json;
+use flare_deploy_core::report::Printed;
+use flare_deploy_core::Format;
+use serde_json::json;
+
+use crate::args::Cli;
+use crate::print::emit;
+
+/// The format asked for on the command line, known before parsing so that even parse
+/// errors come out in it.
+pub fn format_from_argv(argv: &[OsString]) -> Format {
+    let mut format = Format::Txt;
+    let mut iter = argv.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(arg) = iter.next() {
+        let value = match arg.strip_prefix("--format") {
+            Some("") => iter.next().map(|v| v.into_owned()),
+            Some(rest) => rest.strip_prefix('=').map(str::to_string),
+            None => None,
+        };
+        match value.as_deref() {
+            Some("json") => format = Format::Json,
+            Some(_) => format = Format::Txt,
+            None => {}
+        }
+    }
+    format
+}
+
+/// `prepare ... --schema` anywhere on the line skips normal parsing, like the reference.
+pub fn is_prepare_schema_request(argv: &[OsString]) -> bool {
+    let args: Vec<String> = argv
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let first_command = args.iter().find(|a| !a.starts_with('-'));
+    first_command.is_some_and(|c| c == "prepare") && args.iter().any(|a| a == "--schema")
+}
+
+pub fn clap_error(err: clap::Error, format: Format) -> i32 {
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        let _ = err.print();
+        return 0;
+    }
+    let rendered = err.render().to_string();
+    let detail = rendered
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_string();
+    let usage = rendered
+        .lines()
+        .find(|l| l.starts_with("Usage:"))
+        .map(|l| l.trim_start_matches("Usage:").trim().to_string())
+        .unwrap_or_default();
+    usage_error(&detail, &usage, format)
+}
+
+pub fn missing_subcommand(format: Format) -> i32 {
+    let usage = Cli::command().render_usage().to_string();
+    let usage = usage.trim_start_matches("Usage:").trim().to_string();
+    usage_error("subcommand required", &usage, format)
+}
+
+fn usage_error(detail: &str, usage: &str, format: Format) -> i32 {
+    let message = format!("Invalid arguments. \u{2014} {detail}");
+    let printed = match format {
+        Format::Txt => Printed {
+            stdout: String::new(),
+            stderr: format!(
+                "Usage: {usage}\n\n{message}\nHint: Run with -h for usage.\nCode: INVALID_ARGS (exit 4)\n"
+            ),
+        },
+        Format::Json => {
+            let payload = json!({
+                "schema_version": "1",
+                "event": "terminal",
+                "terminal": true,
+                "status": "error",
+                "exit_code": 4,
+                "error_code": "INVALID_ARGS",
+                "message": message,
+                "hint": "Run with --help to see usage.",
+                "data": {"usage": usage},
+            });
+            Printed {
+                stdout: format!("{}\n", json::to_line(&payload)),
+                stderr: String::new(),
+            }
+        }
+    };
+    emit(&printed);
+    4
+}

@@ -1,0 +1,154 @@
+//! `startup/start_docker.sh`: starts the parent container the way the reference's
+//! script does, with every input value quoted.
+
+use flare_deploy_core::naming::stable_digest;
+use flare_deploy_core::{shell, template, KitInfo, Result, Role, WORKSPACE_MOUNT_PATH};
+
+use crate::config::DockerConfig;
+
+const TEMPLATE: &str = include_str!("../../../templates/docker/start_docker.sh");
+
+/// Python inside the parent image that runs the parent process.
+pub const PARENT_PYTHON: &str = "/usr/local/bin/python3";
+const DEFAULT_FED_LEARN_PORT: u16 = 8002;
+
+/// Docker container names match `[a-zA-Z0-9][a-zA-Z0-9_.-]+`. A site name that does not
+/// is turned into one that does, with a digest of the raw name to keep it unique.
+pub fn container_name(site: &str) -> String {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "_.-".contains(c);
+    let valid = site.len() >= 2
+        && site.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && site.chars().all(allowed);
+    if valid {
+        return site.to_string();
+    }
+    let mut cleaned = String::new();
+    for c in site.chars() {
+        let c = if allowed(c) { c } else { '-' };
+        if !(c == '-' && cleaned.ends_with('-')) {
+            cleaned.push(c);
+        }
+    }
+    let head = cleaned
+        .trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
+        .trim_end_matches('-');
+    let head: String = head.chars().take(54).collect();
+    if head.is_empty() {
+        format!("nvflare-{}", stable_digest(site))
+    } else {
+        format!("{head}-{}", stable_digest(site))
+    }
+}
+
+/// The parent process command line, as it runs inside the container.
+pub fn parent_command(kit: &KitInfo) -> Vec<String> {
+    let (module, role_file) = match kit.role {
+        Role::Server => (
+            "nvflare.private.fed.app.server.server_train",
+            "fed_server.json",
+        ),
+        _ => (
+            "nvflare.private.fed.app.client.client_train",
+            "fed_client.json",
+        ),
+    };
+    let mut command: Vec<String> = [
+        PARENT_PYTHON,
+        "-u",
+        "-m",
+        module,
+        "-m",
+        WORKSPACE_MOUNT_PATH,
+        "-s",
+        role_file,
+        "--set",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let org = format!("org={}", kit.org);
+    match kit.role {
+        Role::Server => command.extend([
+            "secure_train=true".into(),
+            "config_folder=config".into(),
+            org,
+        ]),
+        _ => command.extend([
+            "secure_train=true".into(),
+            format!("uid={}", kit.name),
+            org,
+            "config_folder=config".into(),
+        ]),
+    }
+    command
+}
+
+/// Ports the server container publishes: fed-learn, then admin when it differs.
+pub fn published_ports(kit: &KitInfo) -> Vec<u16> {
+    if kit.role != Role::Server {
+        return Vec::new();
+    }
+    let fed = kit.fed_learn_port.unwrap_or(DEFAULT_FED_LEARN_PORT);
+    let mut ports = vec![fed];
+    if let Some(admin) = kit.admin_port.filter(|a| *a != fed) {
+        ports.push(admin);
+    }
+    ports
+}
+
+pub fn render(kit: &KitInfo, config: &DockerConfig) -> Result<String> {
+    let role = match kit.role {
+        Role::Server => "server",
+        _ => "client",
+    };
+    let server_network_args = if kit.role == Role::Server {
+        "--network-alias server \\".to_string()
+    } else {
+        String::new()
+    };
+    let publish_ports: Vec<String> = published_ports(kit)
+        .iter()
+        .map(|p| format!("-p {p}:{p} \\"))
+        .collect();
+    let command: Vec<String> = parent_command(kit)
+        .iter()
+        .map(|a| shell::quote(a))
+        .collect();
+    let values = [
+        ("ROLE", role.to_string()),
+        ("DOCKER_IMAGE", shell::double_quote(&config.docker_image)),
+        ("SITE_NAME_IN_QUOTES", shell::double_quoted_inner(&kit.name)),
+        ("NETWORK_NAME", shell::double_quote(&config.network)),
+        ("CONTAINER_NAME", shell::quote(&container_name(&kit.name))),
+        ("SERVER_NETWORK_ARGS", server_network_args),
+        ("PUBLISH_PORTS", publish_ports.join("\n")),
+        ("PARENT_COMMAND", command.join(" \\\n")),
+    ];
+    let values: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    template::render(TEMPLATE, &values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_names_follow_docker_rules() {
+        assert_eq!(container_name("site-1"), "site-1");
+        assert_eq!(container_name("abc.aws.com"), "abc.aws.com");
+        for hostile in ["a b", "$(touch x)", "x", "-lead", "é", "'\"`\n"] {
+            let name = container_name(hostile);
+            assert!(name.len() >= 2, "{name}");
+            assert!(
+                name.starts_with(|c: char| c.is_ascii_alphanumeric()),
+                "{name}"
+            );
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)),
+                "{name}"
+            );
+        }
+        assert_ne!(container_name("a b"), container_name("a\tb"));
+    }
+}

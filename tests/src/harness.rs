@@ -1,0 +1,144 @@
+//! Runs the real `flare-deploy` binary.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Exit code and output of one run.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The single JSON document on stdout.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    #[track_caller]
+    pub fn assert_ok(&self) -> &Self {
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Asserts a `txt` error: message, hint and code lines on stderr, nothing on stdout.
+    #[track_caller]
+    pub fn assert_txt_error(&self, code: &str, message: &str, hint: &str) -> &Self {
+        assert_eq!(
+            self.code, 4,
+            "expected exit 4\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        let expected = format!("{message}\nHint: {hint}\nCode: {code} (exit 4)\n");
+        assert!(
+            self.stderr.ends_with(&expected),
+            "stderr does not end with\n{expected}\ngot:\n{}",
+            self.stderr
+        );
+        assert!(!self.stdout.contains("Code:"), "stdout: {}", self.stdout);
+        self
+    }
+
+    /// Asserts an error's code, and that its message starts with `message_prefix`.
+    #[track_caller]
+    pub fn assert_error_code(&self, code: &str, message_prefix: &str) -> &Self {
+        assert_eq!(
+            self.code, 4,
+            "expected exit 4\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        assert!(
+            self.stderr.contains(&format!("Code: {code} (exit 4)")),
+            "expected {code}\nstderr:\n{}",
+            self.stderr
+        );
+        assert!(
+            self.stderr.starts_with(message_prefix)
+                || self.stderr.contains(&format!("\n{message_prefix}")),
+            "expected message starting with {message_prefix:?}\nstderr:\n{}",
+            self.stderr
+        );
+        self
+    }
+}
+
+/// Path of the built `flare-deploy` binary, built once per test process if needed.
+pub fn binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(path) = std::env::var_os("FLARE_DEPLOY_BIN") {
+            return PathBuf::from(path);
+        }
+        // target/<profile>/deps/<test binary> -> target/<profile>/flare-deploy
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>");
+        let bin = profile_dir.join("flare-deploy");
+        let cargo = option_env!("CARGO").unwrap_or("cargo");
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+        let mut build = Command::new(cargo);
+        build.args([
+            "build",
+            "--quiet",
+            "-p",
+            "flare-deploy",
+            "--bin",
+            "flare-deploy",
+            "--manifest-path",
+        ]);
+        build.arg(&manifest);
+        if profile_dir.file_name() == Some(OsStr::new("release")) {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo build for flare-deploy");
+        assert!(status.success(), "cargo build of flare-deploy failed");
+        assert!(bin.is_file(), "built binary not found at {}", bin.display());
+        bin
+    })
+}
+
+/// Runs `flare-deploy` with `args` in `cwd` (or the current directory).
+pub fn flare_deploy<I, S>(args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    run_in(None, args, &[])
+}
+
+/// Runs `flare-deploy` with a working directory and extra environment.
+pub fn run_in<I, S>(cwd: Option<&Path>, args: I, env: &[(&str, &str)]) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = Command::new(binary());
+    cmd.args(args);
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run flare-deploy");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
