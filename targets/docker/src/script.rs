@@ -2,7 +2,8 @@
 //! script does, with every input value quoted.
 
 use flare_deploy_core::naming::stable_digest;
-use flare_deploy_core::{shell, template, KitInfo, Result, Role, WORKSPACE_MOUNT_PATH};
+use flare_deploy_core::template::{self, Fill};
+use flare_deploy_core::{shell, KitInfo, Result, Role, WORKSPACE_MOUNT_PATH};
 
 use crate::config::DockerConfig;
 
@@ -101,30 +102,46 @@ pub fn render(kit: &KitInfo, config: &DockerConfig) -> Result<String> {
         Role::Server => "server",
         _ => "client",
     };
-    let server_network_args = if kit.role == Role::Server {
-        "--network-alias server \\".to_string()
-    } else {
-        String::new()
+    let server_network_args = match kit.role {
+        Role::Server => vec!["--network-alias server \\".to_string()],
+        _ => Vec::new(),
     };
     let publish_ports: Vec<String> = published_ports(kit)
         .iter()
         .map(|p| format!("-p {p}:{p} \\"))
         .collect();
-    let command: Vec<String> = parent_command(kit)
+    // One quoted word per line, each but the last continued with a backslash.
+    let command = parent_command(kit);
+    let command_lines: Vec<String> = command
         .iter()
-        .map(|a| shell::quote(a))
+        .enumerate()
+        .map(|(i, arg)| {
+            let continuation = if i + 1 < command.len() { " \\" } else { "" };
+            format!("{}{continuation}", shell::quote(arg))
+        })
         .collect();
     let values = [
-        ("ROLE", role.to_string()),
-        ("DOCKER_IMAGE", shell::double_quote(&config.docker_image)),
-        ("SITE_NAME_IN_QUOTES", shell::double_quoted_inner(&kit.name)),
-        ("NETWORK_NAME", shell::double_quote(&config.network)),
-        ("CONTAINER_NAME", shell::quote(&container_name(&kit.name))),
-        ("SERVER_NETWORK_ARGS", server_network_args),
-        ("PUBLISH_PORTS", publish_ports.join("\n")),
-        ("PARENT_COMMAND", command.join(" \\\n")),
+        ("ROLE", Fill::Text(role.to_string())),
+        (
+            "DOCKER_IMAGE",
+            Fill::Text(shell::double_quote(&config.docker_image)),
+        ),
+        (
+            "SITE_NAME_IN_QUOTES",
+            Fill::Text(shell::double_quoted_inner(&kit.name)),
+        ),
+        (
+            "NETWORK_NAME",
+            Fill::Text(shell::double_quote(&config.network)),
+        ),
+        (
+            "CONTAINER_NAME",
+            Fill::Text(shell::quote(&container_name(&kit.name))),
+        ),
+        ("SERVER_NETWORK_ARGS", Fill::Lines(server_network_args)),
+        ("PUBLISH_PORTS", Fill::Lines(publish_ports)),
+        ("PARENT_COMMAND", Fill::Lines(command_lines)),
     ];
-    let values: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_str())).collect();
     template::render(TEMPLATE, &values)
 }
 
