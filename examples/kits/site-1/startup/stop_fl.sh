@@ -1,0 +1,2 @@
+#!/usr/bin/env bash
+# provisioned stop_fl.sh

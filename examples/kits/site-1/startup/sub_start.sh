@@ -1,0 +1,2 @@
+#!/usr/bin/env bash
+# provisioned sub_start.sh
