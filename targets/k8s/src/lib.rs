@@ -1,0 +1,136 @@
+//! flare-deploy target `k8s`: the parent runs as a Deployment installed from the
+//! generated Helm chart and launches each job as a pod (NVFlare's Kubernetes job
+//! launcher), with the prepared kit on a PersistentVolumeClaim.
+
+mod chart;
+mod config;
+mod image;
+
+use std::path::Path;
+
+use flare_deploy_core::naming::stable_k8s_name;
+use flare_deploy_core::prepare::display_path;
+use flare_deploy_core::{
+    shell, KitInfo, LauncherClass, Outcome, Result, Role, RuntimeConfig, RuntimeTarget, StagedKit,
+};
+use serde_json::{Map, Value};
+
+pub use config::K8sConfig;
+pub use image::{split_image, ImageRef};
+
+pub const K8S_LAUNCHER: LauncherClass = LauncherClass {
+    id: "k8s_launcher",
+    server_path: "nvflare.app_opt.job_launcher.k8s_launcher.ServerK8sJobLauncher",
+    client_path: "nvflare.app_opt.job_launcher.k8s_launcher.ClientK8sJobLauncher",
+};
+
+/// Helm release names are at most 53 characters.
+pub const RELEASE_NAME_MAX: usize = 53;
+
+/// The `runtime: k8s` target.
+pub struct K8sTarget;
+
+flare_deploy_core::register_target!(K8sTarget);
+
+/// The Helm release name for a site.
+pub fn release_name(site: &str) -> String {
+    stable_k8s_name(site, RELEASE_NAME_MAX)
+}
+
+impl RuntimeTarget for K8sTarget {
+    type Config = K8sConfig;
+
+    fn name(&self) -> &'static str {
+        "k8s"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Kubernetes: a Helm chart runs the parent Deployment; jobs run as pods"
+    }
+
+    fn launcher(&self) -> LauncherClass {
+        K8S_LAUNCHER
+    }
+
+    fn validate_config(&self, config: &RuntimeConfig) -> Result<K8sConfig> {
+        config::validate(config)
+    }
+
+    fn patch_resources(&self, kit: &mut StagedKit<'_>, config: &K8sConfig) -> Result<()> {
+        let mount = &config.workspace_mount_path;
+        let mut args = Map::new();
+        args.insert(
+            "config_file_path".into(),
+            config
+                .config_file_path
+                .clone()
+                .map_or(Value::Null, Value::from),
+        );
+        args.insert(
+            "study_data_pvc_file_path".into(),
+            format!("{mount}/local/study_data.yaml").into(),
+        );
+        args.insert("namespace".into(), config.namespace.clone().into());
+        args.insert(
+            "default_python_path".into(),
+            config.default_python_path.clone().into(),
+        );
+        args.insert("workspace_mount_path".into(), mount.clone().into());
+        if let Some(timeout) = config.pending_timeout {
+            args.insert(
+                "pending_timeout".into(),
+                timeout.map_or(Value::Null, Value::from),
+            );
+        }
+        if let Some(context) = &config.job_pod_security_context {
+            args.insert("security_context".into(), Value::Object(context.clone()));
+        }
+        if let Some(secrets) = &config.job_image_pull_secrets {
+            args.insert("image_pull_secrets".into(), secrets.clone().into());
+        }
+        kit.install_launcher(K8S_LAUNCHER, args)?;
+        if kit.info.role == Role::Server {
+            kit.relocate_server_storage(mount)?;
+        }
+        Ok(())
+    }
+
+    fn patch_comm_config(&self, kit: &mut StagedKit<'_>, config: &K8sConfig) -> Result<()> {
+        let host = chart::parent_service_name(&kit.info, config);
+        kit.edit_comm_config(|comm| {
+            let resources = comm.internal_resources()?;
+            resources.insert("host".into(), host.into());
+            resources.insert("port".into(), config.parent_port.into());
+            resources.insert("connection_security".into(), "clear".into());
+            comm.set_scheme("tcp")
+        })
+    }
+
+    fn emit_artifacts(&self, kit: &mut StagedKit<'_>, config: &K8sConfig) -> Result<()> {
+        kit.ensure_study_data_template()?;
+        kit.remove_start_scripts(&[])?;
+        chart::write_chart(kit, config)
+    }
+
+    fn describe(&self, kit: &KitInfo, config: &K8sConfig, output: &Path) -> Outcome {
+        let chart = output.join(chart::CHART_DIR);
+        let helm_command = format!(
+            "helm upgrade --install {} {} --namespace {}",
+            release_name(&kit.name),
+            shell::quote(&display_path(&chart)),
+            config.namespace
+        );
+        Outcome::new()
+            .field("runtime", "k8s")
+            .field("role", kit.role.as_str())
+            .field("name", kit.name.as_str())
+            .field("namespace", config.namespace.as_str())
+            .field("output", display_path(output))
+            .field("helm_chart", display_path(&chart))
+            .field("helm_command", helm_command)
+            .field(
+                "resources",
+                display_path(&output.join("local").join("resources.json.default")),
+            )
+    }
+}
