@@ -9,7 +9,11 @@ use flare_deploy_tests::Project;
 use serde_json::json;
 
 fn main() {
-    let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "examples/kits".into()));
+    let dir = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "examples/kits".into()),
+    );
     if dir.exists() {
         eprintln!("{} exists; remove it first", dir.display());
         std::process::exit(2);
@@ -28,6 +32,9 @@ fn main() {
         .comm_config(json!({"allow_adhoc_conns": false, "backbone_conn_gen": 2,
                              "internal": {"scheme": "tcp", "resources": {"host": "localhost", "port": 8102, "connection_security": "clear"}}}))
         .build(&dir);
-    project.admin("admin@nvidia.com").stale_resources_json(false).build(&dir);
+    project
+        .admin("admin@nvidia.com")
+        .stale_resources_json(false)
+        .build(&dir);
     println!("wrote example kits to {}", dir.display());
 }

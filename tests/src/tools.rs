@@ -1,0 +1,103 @@
+//! External tools some tests need (helm, kubernetes-validate). `.ci/install-tools.sh`
+//! installs them into `FLARE_DEPLOY_TOOLS` (default `~/.cache/flare-deploy-tools`).
+//! Without them a test skips with a message on a developer machine; under `CI=true` a
+//! missing tool fails the test.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn tools_dir() -> PathBuf {
+    match std::env::var_os("FLARE_DEPLOY_TOOLS") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/flare-deploy-tools"),
+    }
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Finds `name` in the tools dir or on PATH. Returns `None` (after printing why) when it
+/// is missing on a developer machine; panics under `CI=true`.
+pub fn require(name: &str) -> Option<PathBuf> {
+    let candidate = tools_dir().join("bin").join(name);
+    let found = if candidate.is_file() {
+        Some(candidate)
+    } else {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join(name))
+                .find(|p| p.is_file())
+        })
+    };
+    if found.is_none() {
+        let message = format!(
+            "{name} not found in {} or on PATH; run .ci/install-tools.sh to install it",
+            tools_dir().join("bin").display()
+        );
+        if in_ci() {
+            panic!("{message} (CI=true: a missing tool fails the run)");
+        }
+        eprintln!("SKIPPED: {message}");
+    }
+    found
+}
+
+/// Output of a tool run that must succeed.
+pub fn run_ok(program: &Path, args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("run {}: {e}", program.display()));
+    assert!(
+        out.status.success(),
+        "{} {:?} failed:\nstdout:\n{}\nstderr:\n{}",
+        program.display(),
+        args,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A rendered and validated chart: `helm lint --strict`, `helm template`, then
+/// `kubernetes-validate --strict` on the output. Returns the rendered objects, or
+/// `None` when the tools are missing (outside CI).
+pub fn render_chart(chart: &Path, release: &str, namespace: &str) -> Option<Vec<serde_json::Value>> {
+    let helm = require("helm")?;
+    let validator = require("kubernetes-validate")?;
+    run_ok(&helm, &["lint".as_ref(), "--strict".as_ref(), chart.as_os_str()]);
+    let rendered = run_ok(
+        &helm,
+        &[
+            "template".as_ref(),
+            release.as_ref(),
+            chart.as_os_str(),
+            "--namespace".as_ref(),
+            namespace.as_ref(),
+        ],
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("rendered.yaml");
+    std::fs::write(&file, &rendered).expect("write rendered");
+    run_ok(&validator, &["--strict".as_ref(), "--quiet".as_ref(), file.as_os_str()]);
+    let mut objects = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(&rendered) {
+        let value: serde_json::Value = serde::Deserialize::deserialize(doc).expect("rendered YAML parses");
+        if !value.is_null() {
+            objects.push(value);
+        }
+    }
+    Some(objects)
+}
+
+/// The rendered object of `kind` named `name`.
+pub fn object<'a>(objects: &'a [serde_json::Value], kind: &str, name: &str) -> &'a serde_json::Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| {
+            let have: Vec<String> = objects
+                .iter()
+                .map(|o| format!("{}/{}", o["kind"], o["metadata"]["name"]))
+                .collect();
+            panic!("no {kind} named {name}; rendered: {have:?}")
+        })
+}
