@@ -31,3 +31,13 @@ if ! "$TOOLS/venv/bin/kubernetes-validate" --version >/dev/null 2>&1; then
 fi
 ln -sf "$TOOLS/venv/bin/kubernetes-validate" "$TOOLS/bin/kubernetes-validate"
 echo "kubernetes-validate $("$TOOLS/bin/kubernetes-validate" --version 2>&1 | tail -1)"
+
+# The real NVFlare runtime for the end-to-end suite (tests/tests/e2e_nvflare.rs).
+NVFLARE_VERSION="2.8.1"
+if ! "$TOOLS/nvflare-venv/bin/python" -c "import nvflare, sys; sys.exit(nvflare.__version__ != '$NVFLARE_VERSION')" >/dev/null 2>&1; then
+    echo "installing nvflare $NVFLARE_VERSION"
+    rm -rf "$TOOLS/nvflare-venv"
+    python3 -m venv "$TOOLS/nvflare-venv"
+    "$TOOLS/nvflare-venv/bin/pip" install --quiet --disable-pip-version-check "nvflare==$NVFLARE_VERSION"
+fi
+echo "nvflare $("$TOOLS/nvflare-venv/bin/python" -c 'import nvflare; print(nvflare.__version__)')"

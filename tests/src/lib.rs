@@ -4,6 +4,7 @@
 pub mod harness;
 pub mod kitgen;
 pub mod snapshot;
+pub mod stub_docker;
 pub mod tools;
 
 pub use harness::{flare_deploy, Run};

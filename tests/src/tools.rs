@@ -6,15 +6,36 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn tools_dir() -> PathBuf {
+/// Where `.ci/install-tools.sh` installs the tools.
+pub fn tools_dir() -> PathBuf {
     match std::env::var_os("FLARE_DEPLOY_TOOLS") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/flare-deploy-tools"),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+            .join(".cache/flare-deploy-tools"),
     }
 }
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Reports a missing prerequisite: a skip message outside CI, a panic under `CI=true`.
+pub fn missing(what: &str) {
+    let message = format!("{what} is missing; run .ci/install-tools.sh to install the test tools");
+    if in_ci() {
+        panic!("{message} (CI=true: a missing tool fails the run)");
+    }
+    eprintln!("SKIPPED: {message}");
+}
+
+/// `path` if it exists, else reports `what` as missing.
+pub fn require_path(path: &Path, what: &str) -> Option<PathBuf> {
+    if path.exists() {
+        Some(path.to_path_buf())
+    } else {
+        missing(&format!("{what} ({})", path.display()));
+        None
+    }
 }
 
 /// Finds `name` in the tools dir or on PATH. Returns `None` (after printing why) when it
@@ -45,7 +66,10 @@ pub fn require(name: &str) -> Option<PathBuf> {
 
 /// Output of a tool run that must succeed.
 pub fn run_ok(program: &Path, args: &[&std::ffi::OsStr]) -> String {
-    let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("run {}: {e}", program.display()));
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", program.display()));
     assert!(
         out.status.success(),
         "{} {:?} failed:\nstdout:\n{}\nstderr:\n{}",
@@ -60,10 +84,17 @@ pub fn run_ok(program: &Path, args: &[&std::ffi::OsStr]) -> String {
 /// A rendered and validated chart: `helm lint --strict`, `helm template`, then
 /// `kubernetes-validate --strict` on the output. Returns the rendered objects, or
 /// `None` when the tools are missing (outside CI).
-pub fn render_chart(chart: &Path, release: &str, namespace: &str) -> Option<Vec<serde_json::Value>> {
+pub fn render_chart(
+    chart: &Path,
+    release: &str,
+    namespace: &str,
+) -> Option<Vec<serde_json::Value>> {
     let helm = require("helm")?;
     let validator = require("kubernetes-validate")?;
-    run_ok(&helm, &["lint".as_ref(), "--strict".as_ref(), chart.as_os_str()]);
+    run_ok(
+        &helm,
+        &["lint".as_ref(), "--strict".as_ref(), chart.as_os_str()],
+    );
     let rendered = run_ok(
         &helm,
         &[
@@ -77,10 +108,14 @@ pub fn render_chart(chart: &Path, release: &str, namespace: &str) -> Option<Vec<
     let dir = tempfile::tempdir().expect("tmp");
     let file = dir.path().join("rendered.yaml");
     std::fs::write(&file, &rendered).expect("write rendered");
-    run_ok(&validator, &["--strict".as_ref(), "--quiet".as_ref(), file.as_os_str()]);
+    run_ok(
+        &validator,
+        &["--strict".as_ref(), "--quiet".as_ref(), file.as_os_str()],
+    );
     let mut objects = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(&rendered) {
-        let value: serde_json::Value = serde::Deserialize::deserialize(doc).expect("rendered YAML parses");
+        let value: serde_json::Value =
+            serde::Deserialize::deserialize(doc).expect("rendered YAML parses");
         if !value.is_null() {
             objects.push(value);
         }
@@ -89,7 +124,11 @@ pub fn render_chart(chart: &Path, release: &str, namespace: &str) -> Option<Vec<
 }
 
 /// The rendered object of `kind` named `name`.
-pub fn object<'a>(objects: &'a [serde_json::Value], kind: &str, name: &str) -> &'a serde_json::Value {
+pub fn object<'a>(
+    objects: &'a [serde_json::Value],
+    kind: &str,
+    name: &str,
+) -> &'a serde_json::Value {
     objects
         .iter()
         .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)

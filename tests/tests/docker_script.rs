@@ -3,71 +3,12 @@
 //! hostile site names, organisations, images and networks.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use flare_deploy_tests::kitgen::write;
+use flare_deploy_tests::stub_docker::run_script;
 use flare_deploy_tests::{flare_deploy, Project};
 use serde_json::json;
-
-const STUB_DOCKER: &str = r#"#!/usr/bin/env bash
-# Records argv (NUL-separated, one CALL marker per invocation); `network inspect`
-# reports a missing network so that the script creates it.
-{ printf 'CALL\0'; printf '%s\0' "$@"; } >> "$DOCKER_STUB_LOG"
-if [ "$1" = network ] && [ "$2" = inspect ]; then exit 1; fi
-exit 0
-"#;
-
-struct ScriptRun {
-    calls: Vec<Vec<String>>,
-    stdout: String,
-    status: i32,
-}
-
-fn run_script(script: &Path, extra_env: &[(&str, &str)]) -> ScriptRun {
-    let stub_dir = tempfile::tempdir().expect("stub dir");
-    write(&stub_dir.path().join("docker"), STUB_DOCKER, 0o755);
-    let log = stub_dir.path().join("calls.log");
-    let path = format!(
-        "{}:{}",
-        stub_dir.path().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut cmd = Command::new("bash");
-    cmd.arg(script)
-        .env("PATH", path)
-        .env("DOCKER_STUB_LOG", &log)
-        .env_remove("NVFL_P_IMAGE");
-    cmd.current_dir(stub_dir.path());
-    for (k, v) in extra_env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("run bash");
-    let raw = std::fs::read(&log).unwrap_or_default();
-    let mut calls: Vec<Vec<String>> = Vec::new();
-    for field in raw
-        .split(|b| *b == 0)
-        .filter(|f| !f.is_empty() || !raw.is_empty())
-    {
-        let text = String::from_utf8_lossy(field).into_owned();
-        if text == "CALL" {
-            calls.push(Vec::new());
-        } else if let Some(last) = calls.last_mut() {
-            last.push(text);
-        }
-    }
-    // The trailing NUL produces one empty field at the end of the log.
-    if let Some(last) = calls.last_mut() {
-        if last.last().is_some_and(String::is_empty) {
-            last.pop();
-        }
-    }
-    ScriptRun {
-        calls,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        status: out.status.code().unwrap_or(-1),
-    }
-}
 
 fn id(flag: &str) -> String {
     let out = Command::new("id").arg(flag).output().expect("id");

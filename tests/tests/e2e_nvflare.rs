@@ -1,0 +1,485 @@
+//! End to end with the real NVFlare runtime: provision a project with `nvflare
+//! provision`, prepare the server and client kits for `runtime: docker` with our binary,
+//! and start each parent exactly as its generated `start_docker.sh` would inside the
+//! container, with the prepared kit at /var/tmp/nvflare/workspace in a private mount
+//! namespace per process. No Docker engine is needed.
+//!
+//! Needs NVFlare 2.8.1 in `FLARE_DEPLOY_TOOLS/nvflare-venv` (`.ci/install-tools.sh`) and
+//! `unshare` able to create mount namespaces (root, or unprivileged user namespaces).
+//! Without them the tests skip with a message; under `CI=true` they fail.
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use flare_deploy_tests::flare_deploy;
+use flare_deploy_tests::kitgen::read_json;
+use flare_deploy_tests::stub_docker::run_script;
+use flare_deploy_tests::tools::require_path;
+
+const WORKSPACE: &str = "/var/tmp/nvflare/workspace";
+const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The prerequisites, or `None` (after saying what is missing) outside CI.
+struct Env {
+    python: PathBuf,
+    nvflare: PathBuf,
+    unshare_prefix: Vec<String>,
+}
+
+fn environment() -> Option<Env> {
+    let venv = flare_deploy_tests::tools::tools_dir().join("nvflare-venv/bin");
+    let python = require_path(&venv.join("python"), "NVFlare 2.8.1 virtual environment")?;
+    let nvflare = require_path(&venv.join("nvflare"), "NVFlare 2.8.1 virtual environment")?;
+    // Root can make mount namespaces directly; others need a user namespace too.
+    let candidates: [&[&str]; 2] = [
+        &["unshare", "--mount", "--propagation", "private"],
+        &[
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "--propagation",
+            "private",
+        ],
+    ];
+    let works = |prefix: &[&str]| {
+        Command::new(prefix[0])
+            .args(&prefix[1..])
+            .args(["--", "true"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let Some(prefix) = candidates.iter().find(|p| works(p)) else {
+        flare_deploy_tests::tools::missing(
+            "unshare with mount namespaces (run as root or enable user namespaces)",
+        );
+        return None;
+    };
+    Some(Env {
+        python,
+        nvflare,
+        unshare_prefix: prefix.iter().map(|s| s.to_string()).collect(),
+    })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A parent process in its own process group; dropping it kills the whole group, so
+/// nothing is left behind when a test fails.
+struct Parent {
+    name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Parent {
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn kill_group(&self, signal: &str) {
+        let _ = Command::new("kill")
+            .args([signal, "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
+    }
+
+    /// Polls until `needle` shows in the log; fails if the process exits first.
+    fn wait_for_log(&mut self, needle: &str) {
+        let start = Instant::now();
+        while start.elapsed() < BOOT_TIMEOUT {
+            if self.log_text().contains(needle) {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "{} exited ({status}) before logging {needle:?}:\n{}",
+                    self.name,
+                    tail(&self.log_text())
+                );
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        panic!(
+            "{} did not log {needle:?} within {BOOT_TIMEOUT:?}:\n{}",
+            self.name,
+            tail(&self.log_text())
+        );
+    }
+
+    /// Waits for the process to exit on its own.
+    fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        None
+    }
+
+    fn group_alive(&self) -> bool {
+        Command::new("kill")
+            .args(["-0", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for Parent {
+    fn drop(&mut self) {
+        self.kill_group("-KILL");
+        let _ = self.child.wait();
+    }
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// What `docker run` in the kit's start script would run in the container.
+struct ContainerSpec {
+    host_workspace: PathBuf,
+    env: Vec<(String, String)>,
+    command: Vec<String>,
+}
+
+fn container_spec(prepared: &Path) -> ContainerSpec {
+    let script = run_script(&prepared.join("startup/start_docker.sh"), &[]);
+    assert_eq!(
+        script.status, 0,
+        "start_docker.sh failed:\n{}",
+        script.stdout
+    );
+    let argv = script.run_call();
+    let mut host_workspace = None;
+    let mut env = Vec::new();
+    let mut i = 1;
+    while i < argv.len() {
+        match argv[i].as_str() {
+            "-v" => {
+                if let Some(host) = argv[i + 1].strip_suffix(&format!(":{WORKSPACE}")) {
+                    host_workspace = Some(PathBuf::from(host));
+                }
+                i += 2;
+            }
+            "-e" => {
+                let (k, v) = argv[i + 1].split_once('=').expect("-e K=V");
+                env.push((k.to_string(), v.to_string()));
+                i += 2;
+            }
+            // The image follows --rm; the container command follows the image.
+            "--rm" => {
+                i += 2;
+                break;
+            }
+            flag if flag.starts_with('-')
+                && i + 1 < argv.len()
+                && !argv[i + 1].starts_with('-') =>
+            {
+                i += 2
+            }
+            _ => i += 1,
+        }
+    }
+    ContainerSpec {
+        host_workspace: host_workspace.expect("workspace volume"),
+        env,
+        command: argv[i..].to_vec(),
+    }
+}
+
+/// Starts the parent like the container would, with the venv's python standing in for
+/// the image's `/usr/local/bin/python3`.
+fn start_parent(
+    env: &Env,
+    name: &str,
+    prepared: &Path,
+    logs: &Path,
+    extra_env: &[(&str, &str)],
+) -> Parent {
+    let spec = container_spec(prepared);
+    assert_eq!(
+        spec.host_workspace,
+        prepared.canonicalize().expect("prepared")
+    );
+    assert_eq!(
+        spec.command[0], "/usr/local/bin/python3",
+        "{:?}",
+        spec.command
+    );
+    let log = logs.join(format!("{name}.log"));
+    let out = File::create(&log).expect("log");
+    let mut cmd = Command::new("setpriv");
+    // The parent dies with this test process, whatever ends it.
+    cmd.args(["--pdeathsig", "KILL", "--"]);
+    cmd.args(&env.unshare_prefix)
+        .arg("--")
+        .arg("bash")
+        .arg("-c")
+        .arg(format!(
+            "mkdir -p {WORKSPACE} && mount --bind \"$1\" {WORKSPACE} && shift && exec \"$@\""
+        ));
+    cmd.arg("_")
+        .arg(&spec.host_workspace)
+        .arg(&env.python)
+        .args(&spec.command[1..]);
+    for (k, v) in &spec.env {
+        cmd.env(k, v);
+    }
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    cmd.env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("log"))
+        .stderr(out)
+        .process_group(0);
+    let child = cmd.spawn().expect("start parent");
+    Parent {
+        name: name.to_string(),
+        child,
+        log,
+    }
+}
+
+struct Project {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    prod: PathBuf,
+}
+
+fn provision(env: &Env, fed_port: u16, admin_port: u16) -> Project {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().to_path_buf();
+    let project_yml = format!(
+        "api_version: 3\nname: e2e_project\ndescription: flare-deploy end-to-end test\nparticipants:\n\
+         - name: localhost\n  type: server\n  org: nvidia\n  fed_learn_port: {fed_port}\n  admin_port: {admin_port}\n\
+         - name: site-1\n  type: client\n  org: nvidia\n\
+         - name: site-2\n  type: client\n  org: hospital\n\
+         - name: admin@nvidia.com\n  type: admin\n  org: nvidia\n  role: project_admin\n\
+         builders:\n\
+         - path: nvflare.lighter.impl.workspace.WorkspaceBuilder\n\
+         - path: nvflare.lighter.impl.static_file.StaticFileBuilder\n  args:\n    config_folder: config\n\
+         - path: nvflare.lighter.impl.cert.CertBuilder\n\
+         - path: nvflare.lighter.impl.signature.SignatureBuilder\n"
+    );
+    std::fs::write(root.join("project.yml"), project_yml).expect("project.yml");
+    let out = Command::new(&env.nvflare)
+        .args(["provision", "-p", "project.yml", "-w", "ws", "--force"])
+        .current_dir(&root)
+        .output()
+        .expect("nvflare provision");
+    assert!(
+        out.status.success(),
+        "provision failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let prod = root.join("ws/e2e_project/prod_00");
+    assert!(prod.join("localhost/startup/fed_server.json").is_file());
+    Project {
+        _tmp: tmp,
+        root,
+        prod,
+    }
+}
+
+fn prepare_docker(project: &Project, kit: &str) -> PathBuf {
+    let config = project.root.join("docker.yaml");
+    std::fs::write(
+        &config,
+        "runtime: docker\nparent:\n  docker_image: nvflare/nvflare:2.8.1\n",
+    )
+    .expect("config");
+    let output = project.root.join("prepared").join(kit);
+    flare_deploy([
+        "prepare".as_ref(),
+        project.prod.join(kit).as_os_str(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--output".as_ref(),
+        output.as_os_str(),
+    ])
+    .assert_ok();
+    output
+}
+
+/// Asks the server through the admin kit's API; `shutdown` also stops the system.
+fn admin_api(env: &Env, project: &Project, shutdown: bool) -> serde_json::Value {
+    let script = r#"
+import json, sys
+from nvflare.fuel.flare_api.flare_api import new_secure_session
+session = new_secure_session("admin@nvidia.com", sys.argv[1], timeout=60)
+try:
+    info = session.get_system_info()
+    print(json.dumps({"server": str(info.server_info.status), "clients": sorted(c.name for c in info.client_info)}))
+    sys.stdout.flush()
+    if sys.argv[2] == "shutdown":
+        try:
+            session.shutdown_system()
+        except Exception as e:  # the server may be gone before it answers
+            print("shutdown:", type(e).__name__, file=sys.stderr)
+finally:
+    try:
+        session.close()
+    except Exception:
+        pass
+"#;
+    let out = Command::new(&env.python)
+        .arg("-c")
+        .arg(script)
+        .arg(project.prod.join("admin@nvidia.com"))
+        .arg(if shutdown { "shutdown" } else { "status" })
+        .output()
+        .expect("admin api");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| {
+            panic!(
+                "admin API printed no status:\n{stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    serde_json::from_str(line).expect("admin API JSON")
+}
+
+#[test]
+fn prepared_docker_kits_boot_register_and_shut_down() {
+    let Some(env) = environment() else { return };
+    let (fed_port, admin_port) = (free_port(), free_port());
+    let project = provision(&env, fed_port, admin_port);
+    let server_kit = prepare_docker(&project, "localhost");
+    let clients: Vec<PathBuf> = ["site-1", "site-2"]
+        .iter()
+        .map(|k| prepare_docker(&project, k))
+        .collect();
+    let logs = project.root.join("logs");
+    std::fs::create_dir_all(&logs).expect("logs");
+
+    // The server, with Python logging every module it loads (`python -v`).
+    let mut server = start_parent(
+        &env,
+        "server",
+        &server_kit,
+        &logs,
+        &[("PYTHONVERBOSE", "1")],
+    );
+    server.wait_for_log("Server started");
+    let resources = read_json(&server_kit.join("local/resources.json.default"));
+    let launcher = resources["components"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["id"] == "docker_launcher"))
+        .expect("docker_launcher component");
+    assert_eq!(
+        launcher["path"],
+        "nvflare.app_opt.job_launcher.docker_launcher.ServerDockerJobLauncher"
+    );
+    let loaded = |module: &str| server.log_text().contains(&format!("import '{module}'"));
+    assert!(
+        loaded("nvflare.app_opt.job_launcher.docker_launcher"),
+        "the server did not load the Docker job launcher"
+    );
+    assert!(loaded(
+        "nvflare.app_common.resource_managers.passthrough_resource_manager"
+    ));
+    assert!(
+        !loaded("nvflare.app_common.job_launcher.server_process_launcher"),
+        "the provisioned process launcher is still in use"
+    );
+    // Storage relocated into the mounted workspace: created inside the prepared kit.
+    assert!(
+        server_kit.join("jobs-storage").is_dir(),
+        "jobs storage not in the workspace"
+    );
+    assert!(
+        server_kit.join("snapshot-storage").is_dir(),
+        "snapshot storage not in the workspace"
+    );
+
+    let mut parents: Vec<Parent> = clients
+        .iter()
+        .zip(["site-1", "site-2"])
+        .map(|(kit, name)| start_parent(&env, name, kit, &logs, &[]))
+        .collect();
+    for parent in &mut parents {
+        let needle = format!("Successfully registered client:{}", parent.name);
+        parent.wait_for_log(&needle);
+    }
+    let status = admin_api(&env, &project, false);
+    assert_eq!(
+        status["clients"],
+        serde_json::json!(["site-1", "site-2"]),
+        "{status}"
+    );
+    for name in ["site-1", "site-2"] {
+        assert!(
+            server.log_text().contains(&format!("New client {name}@")),
+            "server log lacks {name}"
+        );
+    }
+
+    // A clean shutdown through the admin API stops every parent.
+    admin_api(&env, &project, true);
+    parents.push(server);
+    for parent in &mut parents {
+        let exited = parent.wait_exit(Duration::from_secs(60));
+        assert!(
+            exited.is_some(),
+            "{} did not shut down:\n{}",
+            parent.name,
+            tail(&parent.log_text())
+        );
+    }
+    for parent in &parents {
+        parent.kill_group("-KILL");
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            !parent.group_alive(),
+            "processes of {} left behind",
+            parent.name
+        );
+    }
+}
+
+#[test]
+fn a_broken_launcher_path_fails_to_boot() {
+    let Some(env) = environment() else { return };
+    let project = provision(&env, free_port(), free_port());
+    let server_kit = prepare_docker(&project, "localhost");
+    let resources_path = server_kit.join("local/resources.json.default");
+    let text = std::fs::read_to_string(&resources_path).expect("resources");
+    assert!(text.contains("ServerDockerJobLauncher"));
+    std::fs::write(
+        &resources_path,
+        text.replace("ServerDockerJobLauncher", "NoSuchJobLauncher"),
+    )
+    .expect("break it");
+    let logs = project.root.join("logs");
+    std::fs::create_dir_all(&logs).expect("logs");
+    let mut server = start_parent(&env, "server", &server_kit, &logs, &[]);
+    let status = server.wait_exit(BOOT_TIMEOUT).unwrap_or_else(|| {
+        panic!(
+            "a server with a broken launcher kept running:\n{}",
+            tail(&server.log_text())
+        )
+    });
+    assert!(!status.success(), "broken server exited 0");
+    let log = server.log_text();
+    assert!(log.contains("NoSuchJobLauncher"), "{}", tail(&log));
+    assert!(!log.contains("Server started"), "{}", tail(&log));
+}
