@@ -63,8 +63,34 @@ pub enum Command {
     )]
     Prepare(PrepareArgs),
 
-    /// List the runtime targets this binary supports.
-    Targets,
+    /// List the runtime targets: built in, linked crates and executable plugins.
+    #[command(
+        after_help = "A runtime that is not built in is an executable `flare-deploy-target-<name>` in \
+            FLARE_DEPLOY_PLUGIN_PATH or on PATH (see docs/plugin-protocol.md)."
+    )]
+    Targets(TargetsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TargetsArgs {
+    #[command(subcommand)]
+    pub command: Option<TargetsCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TargetsCommand {
+    /// Show a target's config keys: types, defaults and documentation.
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The runtime name (the value of `runtime:`).
+    pub name: String,
+
+    /// Print the JSON Schema of the target's config instead of the key table.
+    #[arg(long)]
+    pub schema: bool,
 }
 
 #[derive(Debug, Args)]

@@ -2,7 +2,7 @@
 //! the work happens in `flare-deploy-core` and the target crates.
 //!
 //! A binary with an extra runtime target links the target's crate and calls [`run`]:
-//! ```ignore
+//! ```text
 //! use my_target as _;
 //! fn main() { std::process::exit(flare_deploy::run()) }
 //! ```
@@ -20,7 +20,11 @@ use flare_deploy_core::{Error, Format, PrepareRequest, Registry};
 use flare_deploy_docker as _;
 use flare_deploy_k8s as _;
 
-use args::{Cli, Command, OutputFormat};
+use args::{Cli, Command, OutputFormat, TargetsCommand};
+
+/// Crates of the targets that ship with flare-deploy; other linked crates are listed
+/// with their crate name.
+pub const BUILTIN_TARGET_CRATES: [&str; 2] = ["flare-deploy-docker", "flare-deploy-k8s"];
 
 /// Runs the command line with the process arguments and returns the exit code.
 pub fn run() -> i32 {
@@ -58,13 +62,18 @@ fn dispatch(argv: Vec<OsString>, format: Format) -> i32 {
         OutputFormat::Txt => Format::Txt,
         OutputFormat::Json => Format::Json,
     };
-    let registry = match Registry::collect() {
+    let registry = match Registry::collect(&BUILTIN_TARGET_CRATES) {
         Ok(registry) => registry,
         Err(err) => return print::error(&err, format, &[]),
     };
     match cli.command {
         None => usage::missing_subcommand(format),
-        Some(Command::Targets) => print::targets(&registry, format),
+        Some(Command::Targets(args)) => match args.command {
+            None => print::targets(&registry, format),
+            Some(TargetsCommand::Show(show)) => {
+                print::target_show(&registry, &show.name, show.schema, format)
+            }
+        },
         Some(Command::Prepare(args)) => {
             let request = PrepareRequest {
                 kit: args.kit,

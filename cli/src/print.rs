@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use flare_deploy_core::report::{self, Printed};
-use flare_deploy_core::{Error, Format, Registry};
+use flare_deploy_core::{json, schema_doc, Error, Format, Origin, Registry};
 use serde_json::{json, Map, Value};
 
 pub fn emit(printed: &Printed) {
@@ -30,17 +30,131 @@ pub fn error(err: &Error, format: Format, warnings: &[String]) -> i32 {
 }
 
 pub fn targets(registry: &Registry, format: Format) -> i32 {
-    let rows: Vec<(&str, &str)> = registry
-        .entries()
+    let entries = registry.all();
+    let rows: Vec<(String, String, String)> = entries
         .iter()
-        .map(|r| (r.target.name(), r.target.summary()))
+        .map(|e| {
+            (
+                e.target.name().to_string(),
+                e.origin.describe(),
+                e.target.summary().to_string(),
+            )
+        })
         .collect();
     match format {
         Format::Txt => {
-            let width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(4).max(4);
-            let mut text = format!("{:<width$}  SUMMARY\n", "NAME");
-            for (name, summary) in &rows {
-                text.push_str(&format!("{name:<width$}  {summary}\n"));
+            emit(&Printed {
+                stdout: table(
+                    &["NAME", "ORIGIN", "SUMMARY"],
+                    &rows
+                        .iter()
+                        .map(|(a, b, c)| vec![a.clone(), b.clone(), c.clone()])
+                        .collect::<Vec<_>>(),
+                ),
+                stderr: String::new(),
+            });
+            0
+        }
+        Format::Json => {
+            let list: Vec<Value> = entries
+                .iter()
+                .map(|e| {
+                    let (kind, detail) = match &e.origin {
+                        Origin::BuiltIn { crate_name } => ("built-in", json!({"crate": crate_name})),
+                        Origin::LinkedCrate { crate_name } => ("crate", json!({"crate": crate_name})),
+                        Origin::Executable { path } => ("executable", json!({"path": path.to_string_lossy()})),
+                    };
+                    let mut item = json!({"name": e.target.name(), "origin": kind, "summary": e.target.summary()});
+                    if let (Value::Object(item), Value::Object(detail)) = (&mut item, detail) {
+                        item.extend(detail);
+                    }
+                    item
+                })
+                .collect();
+            let mut data = Map::new();
+            data.insert("targets".into(), Value::Array(list));
+            ok(&data, format, &[])
+        }
+    }
+}
+
+/// Left-aligned columns separated by two spaces.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let last = cells.len() - 1;
+        let mut text = String::new();
+        for (i, cell) in cells.into_iter().enumerate() {
+            if i == last {
+                text.push_str(&cell);
+            } else {
+                let pad = widths[i] - cell.chars().count();
+                text.push_str(&cell);
+                text.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        text.trim_end().to_string() + "\n"
+    };
+    let mut out = line(header.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        out.push_str(&line(row.clone()));
+    }
+    out
+}
+
+fn unknown_target(registry: &Registry, name: &str) -> Error {
+    let names = registry.all_names().join(", ");
+    Error::invalid_args(
+        format!("Unknown runtime target: {name}"),
+        format!("Known targets: {names}. Run flare-deploy targets to list them."),
+    )
+}
+
+pub fn target_show(registry: &Registry, name: &str, schema_only: bool, format: Format) -> i32 {
+    let Some(entry) = registry.find(name) else {
+        return error(&unknown_target(registry, name), format, &[]);
+    };
+    let schema = match entry.target.config_schema() {
+        Ok(schema) => schema,
+        Err(err) => return error(&err, format, &[]),
+    };
+    if schema_only {
+        let text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+        emit(&Printed {
+            stdout: text + "\n",
+            stderr: String::new(),
+        });
+        return 0;
+    }
+    let keys = schema_doc::keys(&schema);
+    match format {
+        Format::Txt => {
+            let mut text = format!(
+                "{name} ({}): {}\n\n",
+                entry.origin.describe(),
+                entry.target.summary()
+            );
+            for key in &keys {
+                let mut head = format!("{}  {}", key.key, key.types);
+                if key.required {
+                    head.push_str("  required");
+                }
+                if let Some(default) = &key.default {
+                    head.push_str(&format!("  default: {}", json::to_line(default)));
+                }
+                text.push_str(&head);
+                text.push('\n');
+                if !key.constraints.is_empty() {
+                    text.push_str(&format!("    {}\n", key.constraints.join(", ")));
+                }
+                for line in key.description.lines() {
+                    text.push_str(&format!("    {line}\n"));
+                }
             }
             emit(&Printed {
                 stdout: text,
@@ -49,12 +163,18 @@ pub fn targets(registry: &Registry, format: Format) -> i32 {
             0
         }
         Format::Json => {
-            let list: Vec<Value> = rows
+            let list: Vec<Value> = keys
                 .iter()
-                .map(|(n, s)| json!({"name": n, "summary": s}))
+                .map(|k| {
+                    json!({"key": k.key, "type": k.types, "required": k.required, "default": k.default,
+                           "description": k.description, "constraints": k.constraints})
+                })
                 .collect();
             let mut data = Map::new();
-            data.insert("targets".into(), Value::Array(list));
+            data.insert("name".into(), name.into());
+            data.insert("origin".into(), entry.origin.describe().into());
+            data.insert("summary".into(), entry.target.summary().into());
+            data.insert("keys".into(), Value::Array(list));
             ok(&data, format, &[])
         }
     }

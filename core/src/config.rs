@@ -19,9 +19,13 @@ pub struct RuntimeConfig {
 }
 
 impl RuntimeConfig {
-    /// Reads and parses the file. `runtime_names` is used in the messages that tell the
-    /// user which runtimes exist.
-    pub fn load(path: &Path, runtime_names: &[&str]) -> Result<RuntimeConfig> {
+    /// Reads and parses the file. `is_known` says whether a runtime exists;
+    /// `runtime_names` lists them for the messages (only called on error).
+    pub fn load(
+        path: &Path,
+        is_known: impl Fn(&str) -> bool,
+        runtime_names: impl Fn() -> Vec<String>,
+    ) -> Result<RuntimeConfig> {
         if !path.is_file() {
             return Err(Error::new(
                 crate::ErrorCode::ConfigNotFound,
@@ -37,20 +41,24 @@ impl RuntimeConfig {
         };
         let text = std::fs::read_to_string(path).map_err(|e| parse_error(&e))?;
         let value: Value = serde_yaml::from_str(&text).map_err(|e| parse_error(&e))?;
-        let choices = runtime_choices(runtime_names);
+        let choices = || {
+            let names = runtime_names();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            runtime_choices(&names)
+        };
         let Value::Mapping(root) = value else {
             return Err(Error::invalid_config(
                 "Runtime config must be a YAML mapping.",
-                format!("Add {choices}."),
+                format!("Add {}.", choices()),
             ));
         };
         let known = root
             .get("runtime")
             .and_then(Value::as_str)
-            .is_some_and(|r| runtime_names.contains(&r));
+            .is_some_and(&is_known);
         if !known {
             return Err(Error::invalid_config(
-                format!("Config must contain {choices}."),
+                format!("Config must contain {}.", choices()),
                 "Set a supported runtime.",
             ));
         }

@@ -12,6 +12,12 @@ pub enum ErrorCode {
     InvalidKit,
     UnsupportedKit,
     DeployPrepareFailed,
+    DuplicateTarget,
+    PluginNotExecutable,
+    PluginProtocol,
+    PluginFailed,
+    PluginTimeout,
+    PluginWroteOutside,
     Internal,
 }
 
@@ -24,14 +30,21 @@ impl ErrorCode {
             ErrorCode::InvalidKit => "INVALID_KIT",
             ErrorCode::UnsupportedKit => "UNSUPPORTED_KIT",
             ErrorCode::DeployPrepareFailed => "DEPLOY_PREPARE_FAILED",
+            ErrorCode::DuplicateTarget => "DUPLICATE_TARGET",
+            ErrorCode::PluginNotExecutable => "PLUGIN_NOT_EXECUTABLE",
+            ErrorCode::PluginProtocol => "PLUGIN_PROTOCOL_ERROR",
+            ErrorCode::PluginFailed => "PLUGIN_FAILED",
+            ErrorCode::PluginTimeout => "PLUGIN_TIMEOUT",
+            ErrorCode::PluginWroteOutside => "PLUGIN_WROTE_OUTSIDE",
             ErrorCode::Internal => "INTERNAL_ERROR",
         }
     }
 
-    /// 4 for anything the user can fix, 5 for bugs.
+    /// 4 for anything the user can fix, 5 for bugs (and for a binary that links two
+    /// targets of one name, which no input can fix).
     pub fn exit_code(self) -> i32 {
         match self {
-            ErrorCode::Internal => 5,
+            ErrorCode::Internal | ErrorCode::DuplicateTarget => 5,
             _ => 4,
         }
     }

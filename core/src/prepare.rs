@@ -73,13 +73,20 @@ pub fn prepare(
     };
     tracing::debug!(kit = %kit.display(), config = %config_path.display(), "resolved inputs");
 
-    let config = RuntimeConfig::load(&config_path, &registry.names())?;
-    let target = registry.find(config.runtime()).ok_or_else(|| {
-        Error::internal(format!(
-            "runtime '{}' passed loading but is not registered",
-            config.runtime()
-        ))
-    })?;
+    let config = RuntimeConfig::load(
+        &config_path,
+        |name| registry.find(name).is_some(),
+        || registry.all_names(),
+    )?;
+    let target = registry
+        .find(config.runtime())
+        .ok_or_else(|| {
+            Error::internal(format!(
+                "runtime '{}' passed loading but is not registered",
+                config.runtime()
+            ))
+        })?
+        .target;
     let target_config = target.validate_config(&config)?;
     tracing::debug!(runtime = target.name(), "config valid");
 
@@ -99,7 +106,13 @@ pub fn prepare(
         kit_dir: staging.path().to_path_buf(),
         ..kit_info.clone()
     };
-    let mut staged = StagedKit::new(staged_info, output.clone(), &known_launchers, warnings);
+    let mut staged = StagedKit::new(
+        staged_info,
+        kit.clone(),
+        output.clone(),
+        &known_launchers,
+        warnings,
+    );
     target.prepare_staged(&mut staged, target_config.as_ref())?;
     staging.commit(&output)?;
     tracing::debug!(output = %output.display(), "output replaced");

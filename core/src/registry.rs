@@ -1,51 +1,187 @@
-//! Finding registered targets by name.
+//! Finding targets by name: targets linked into the binary (registered through
+//! `inventory`), then executable plugins `flare-deploy-target-<name>` found in
+//! `FLARE_DEPLOY_PLUGIN_PATH` and `PATH`.
 
-use crate::error::{Error, Result};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::plugin::{self, ExecutableTarget};
 use crate::target::{DynTarget, LauncherClass, Registration};
 
-/// All targets linked into this binary, sorted by name.
+/// Where a target comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Shipped with this program.
+    BuiltIn { crate_name: &'static str },
+    /// A crate linked into this binary by whoever built it.
+    LinkedCrate { crate_name: &'static str },
+    /// An executable plugin speaking the JSON protocol.
+    Executable { path: PathBuf },
+}
+
+impl Origin {
+    /// `built-in`, `crate <name>` or `executable <path>`.
+    pub fn describe(&self) -> String {
+        match self {
+            Origin::BuiltIn { .. } => "built-in".to_string(),
+            Origin::LinkedCrate { crate_name } => format!("crate {crate_name}"),
+            Origin::Executable { path } => format!("executable {}", path.display()),
+        }
+    }
+}
+
+/// A target and where it comes from.
+#[derive(Clone)]
+pub struct Entry {
+    pub target: Arc<dyn DynTarget>,
+    pub origin: Origin,
+}
+
+/// The targets this binary knows.
 pub struct Registry {
-    entries: Vec<&'static Registration>,
+    linked: Vec<Entry>,
+    plugin_dirs: Vec<PathBuf>,
+}
+
+struct StaticTarget(&'static dyn DynTarget);
+
+impl DynTarget for StaticTarget {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn summary(&self) -> &str {
+        self.0.summary()
+    }
+    fn launcher(&self) -> Option<LauncherClass> {
+        self.0.launcher()
+    }
+    fn config_schema(&self) -> Result<serde_json::Value> {
+        self.0.config_schema()
+    }
+    fn validate_config(
+        &self,
+        config: &crate::RuntimeConfig,
+    ) -> Result<Box<dyn std::any::Any + Send + Sync>> {
+        self.0.validate_config(config)
+    }
+    fn prepare_staged(
+        &self,
+        kit: &mut crate::StagedKit<'_>,
+        config: &(dyn std::any::Any + Send + Sync),
+    ) -> Result<()> {
+        self.0.prepare_staged(kit, config)
+    }
+    fn describe(
+        &self,
+        kit: &crate::KitInfo,
+        config: &(dyn std::any::Any + Send + Sync),
+        output: &std::path::Path,
+    ) -> Result<crate::Outcome> {
+        self.0.describe(kit, config, output)
+    }
 }
 
 impl Registry {
-    /// Collects the registrations submitted through `inventory`. Two targets that claim
-    /// one name are an error: picking either would be a silent guess.
-    pub fn collect() -> Result<Registry> {
-        let mut entries: Vec<&'static Registration> =
+    /// Collects the linked targets (those of `builtin_crates` are built-in) and the
+    /// plugin search path. Two linked targets that claim one name are an error: picking
+    /// either would be a silent guess.
+    pub fn collect(builtin_crates: &[&str]) -> Result<Registry> {
+        let mut registrations: Vec<&'static Registration> =
             inventory::iter::<Registration>.into_iter().collect();
-        entries.sort_by_key(|r| (r.target.name(), r.crate_name));
-        for pair in entries.windows(2) {
+        registrations.sort_by_key(|r| (r.target.name(), r.crate_name));
+        for pair in registrations.windows(2) {
             if pair[0].target.name() == pair[1].target.name() {
-                return Err(Error::internal(format!(
-                    "runtime '{}' is registered twice (by crates '{}' and '{}')",
-                    pair[0].target.name(),
-                    pair[0].crate_name,
-                    pair[1].crate_name
-                )));
+                return Err(Error::new(
+                    ErrorCode::DuplicateTarget,
+                    format!(
+                        "Runtime '{}' is registered twice, by crates '{}' and '{}'.",
+                        pair[0].target.name(),
+                        pair[0].crate_name,
+                        pair[1].crate_name
+                    ),
+                    "Link only one crate per runtime name into this binary.",
+                ));
             }
         }
-        Ok(Registry { entries })
+        let linked = registrations
+            .into_iter()
+            .map(|r| Entry {
+                target: Arc::new(StaticTarget(r.target)),
+                origin: if builtin_crates.contains(&r.crate_name) {
+                    Origin::BuiltIn {
+                        crate_name: r.crate_name,
+                    }
+                } else {
+                    Origin::LinkedCrate {
+                        crate_name: r.crate_name,
+                    }
+                },
+            })
+            .collect();
+        Ok(Registry {
+            linked,
+            plugin_dirs: plugin::search_dirs(),
+        })
     }
 
-    pub fn entries(&self) -> &[&'static Registration] {
-        &self.entries
+    /// The linked targets, by name.
+    pub fn linked(&self) -> &[Entry] {
+        &self.linked
     }
 
-    pub fn names(&self) -> Vec<&'static str> {
-        self.entries.iter().map(|r| r.target.name()).collect()
-    }
-
-    pub fn find(&self, name: &str) -> Option<&'static dyn DynTarget> {
-        self.entries
+    /// Names of the linked targets.
+    pub fn linked_names(&self) -> Vec<String> {
+        self.linked
             .iter()
-            .find(|r| r.target.name() == name)
-            .map(|r| r.target)
+            .map(|e| e.target.name().to_string())
+            .collect()
     }
 
-    /// Every launcher any registered target installs: a kit prepared for one runtime
-    /// may be prepared again for another.
+    /// Every target: linked ones and the executable plugins on the search path (whose
+    /// names are not linked), by name.
+    pub fn all(&self) -> Vec<Entry> {
+        let mut entries = self.linked.clone();
+        for (name, path) in plugin::discover(&self.plugin_dirs) {
+            if self.linked.iter().any(|e| e.target.name() == name) {
+                tracing::debug!(%name, path = %path.display(), "plugin shadowed by a linked target; ignored");
+                continue;
+            }
+            entries.push(Entry {
+                target: Arc::new(ExecutableTarget::new(&name, path.clone())),
+                origin: Origin::Executable { path },
+            });
+        }
+        entries.sort_by(|a, b| a.target.name().cmp(b.target.name()));
+        entries
+    }
+
+    /// Names for messages: linked targets and discovered plugins.
+    pub fn all_names(&self) -> Vec<String> {
+        self.all()
+            .iter()
+            .map(|e| e.target.name().to_string())
+            .collect()
+    }
+
+    /// The target called `name`: linked first, then an executable plugin.
+    pub fn find(&self, name: &str) -> Option<Entry> {
+        if let Some(entry) = self.linked.iter().find(|e| e.target.name() == name) {
+            return Some(entry.clone());
+        }
+        let path = plugin::find_executable(&self.plugin_dirs, name)?;
+        Some(Entry {
+            target: Arc::new(ExecutableTarget::new(name, path.clone())),
+            origin: Origin::Executable { path },
+        })
+    }
+
+    /// Every launcher a linked target installs: a kit prepared for one runtime may be
+    /// prepared again for another.
     pub fn launchers(&self) -> Vec<LauncherClass> {
-        self.entries.iter().map(|r| r.target.launcher()).collect()
+        self.linked
+            .iter()
+            .filter_map(|e| e.target.launcher())
+            .collect()
     }
 }

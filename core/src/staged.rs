@@ -13,6 +13,8 @@ use crate::target::LauncherClass;
 /// to the user use `final_output`.
 pub struct StagedKit<'a> {
     pub info: KitInfo,
+    /// The input kit (read-only).
+    pub input_kit: PathBuf,
     pub final_output: PathBuf,
     known_launchers: &'a [LauncherClass],
     warnings: &'a mut Vec<String>,
@@ -21,12 +23,14 @@ pub struct StagedKit<'a> {
 impl<'a> StagedKit<'a> {
     pub fn new(
         info: KitInfo,
+        input_kit: PathBuf,
         final_output: PathBuf,
         known_launchers: &'a [LauncherClass],
         warnings: &'a mut Vec<String>,
     ) -> Self {
         StagedKit {
             info,
+            input_kit,
             final_output,
             known_launchers,
             warnings,
@@ -64,6 +68,24 @@ impl<'a> StagedKit<'a> {
         let local = self.local_dir();
         let known = self.known_launchers;
         patch::resources::install_launcher(&local, known, launcher.id, path, args, self.warnings)
+    }
+
+    /// Like [`install_launcher`](Self::install_launcher) with an explicit id and class path.
+    pub fn install_launcher_path(
+        &mut self,
+        id: &str,
+        path: &str,
+        args: Map<String, Value>,
+    ) -> Result<()> {
+        let local = self.local_dir();
+        patch::resources::install_launcher(
+            &local,
+            self.known_launchers,
+            id,
+            path,
+            args,
+            self.warnings,
+        )
     }
 
     /// Points server job and snapshot storage into the mounted workspace.

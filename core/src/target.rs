@@ -38,8 +38,9 @@ impl LauncherClass {
 /// [`patch_comm_config`](Self::patch_comm_config), [`emit_artifacts`](Self::emit_artifacts),
 /// and after the swap [`describe`](Self::describe).
 pub trait RuntimeTarget: Send + Sync + 'static {
-    /// The validated, typed config the steps work from.
-    type Config: Send + Sync + 'static;
+    /// The validated, typed config the steps work from. Its shape mirrors the YAML and
+    /// its JSON Schema (with the field docs) is what `flare-deploy targets show` prints.
+    type Config: schemars::JsonSchema + Send + Sync + 'static;
 
     /// The value of `runtime:` that selects this target.
     fn name(&self) -> &'static str;
@@ -69,10 +70,13 @@ pub trait RuntimeTarget: Send + Sync + 'static {
 
 /// Object-safe form of [`RuntimeTarget`] that the registry stores; implemented for every
 /// `RuntimeTarget`, with the typed config carried as `Any`.
-pub trait DynTarget: Send + Sync + 'static {
-    fn name(&self) -> &'static str;
-    fn summary(&self) -> &'static str;
-    fn launcher(&self) -> LauncherClass;
+pub trait DynTarget: Send + Sync {
+    fn name(&self) -> &str;
+    fn summary(&self) -> &str;
+    /// The launcher the target installs, when the engine knows it up front.
+    fn launcher(&self) -> Option<LauncherClass>;
+    /// JSON Schema of the config file.
+    fn config_schema(&self) -> Result<serde_json::Value>;
     fn validate_config(&self, config: &RuntimeConfig) -> Result<Box<dyn Any + Send + Sync>>;
     fn prepare_staged(
         &self,
@@ -96,14 +100,17 @@ fn typed<'c, C: 'static>(name: &str, config: &'c (dyn Any + Send + Sync)) -> Res
 }
 
 impl<T: RuntimeTarget> DynTarget for T {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         RuntimeTarget::name(self)
     }
-    fn summary(&self) -> &'static str {
+    fn summary(&self) -> &str {
         RuntimeTarget::summary(self)
     }
-    fn launcher(&self) -> LauncherClass {
-        RuntimeTarget::launcher(self)
+    fn launcher(&self) -> Option<LauncherClass> {
+        Some(RuntimeTarget::launcher(self))
+    }
+    fn config_schema(&self) -> Result<serde_json::Value> {
+        Ok(schemars::schema_for!(T::Config).to_value())
     }
     fn validate_config(&self, config: &RuntimeConfig) -> Result<Box<dyn Any + Send + Sync>> {
         Ok(Box::new(RuntimeTarget::validate_config(self, config)?))
@@ -129,7 +136,7 @@ impl<T: RuntimeTarget> DynTarget for T {
     }
 }
 
-/// One registered target. Submit it with [`register_target!`](crate::register_target).
+/// One linked target. Submit it with [`register_target!`](crate::register_target).
 pub struct Registration {
     pub target: &'static dyn DynTarget,
     /// The crate that registered the target.

@@ -1,11 +1,14 @@
 //! `runtime: docker` config: keys, defaults and validation in the reference's order
-//! (reference spec section 2.2).
+//! (reference spec section 2.2). The structs mirror the YAML; their docs and defaults
+//! are the JSON Schema users read (`flare-deploy targets show docker`).
 
 use flare_deploy_core::config::{
     allowed_keys, optional_mapping, optional_section, optional_str, required_section, required_str,
     yaml_to_json,
 };
 use flare_deploy_core::{pyrepr, Error, Result, RuntimeConfig};
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 pub const DEFAULT_NETWORK: &str = "nvflare-network";
@@ -24,19 +27,74 @@ const RESERVED_CONTAINER_KWARGS: [&str; 9] = [
     "working_dir",
 ];
 
-/// A validated `runtime: docker` config.
-#[derive(Debug, Clone, PartialEq)]
+fn default_network() -> String {
+    DEFAULT_NETWORK.into()
+}
+
+fn default_job_python_path() -> String {
+    DEFAULT_JOB_PYTHON_PATH.into()
+}
+
+/// Runtime config for Docker: the parent (server or client) runs in a container started
+/// by `startup/start_docker.sh`, and each job runs in its own container started through
+/// the Docker socket. An explicit `null` for an optional key means its default.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "flare-deploy runtime config: docker")]
 pub struct DockerConfig {
-    /// `parent.docker_image`: image of the parent container (required).
+    /// Selects this target.
+    #[schemars(extend("const" = "docker"))]
+    pub runtime: String,
+    /// The parent (server or client) container.
+    pub parent: DockerParent,
+    /// The Docker job launcher that starts job containers.
+    #[serde(default)]
+    #[schemars(with = "Option<DockerJobLauncher>")]
+    pub job_launcher: DockerJobLauncher,
+}
+
+/// `parent:` keys.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DockerParent {
+    /// Image of the parent container (`NVFL_P_IMAGE` overrides it when the script runs).
+    #[schemars(length(min = 1))]
     pub docker_image: String,
-    /// `parent.network`: Docker network of parent and jobs (default `nvflare-network`).
+    /// Docker network shared by the parent and its job containers; the start script
+    /// creates it when missing.
+    #[serde(default = "default_network")]
+    #[schemars(with = "Option<String>", length(min = 1))]
     pub network: String,
-    /// `job_launcher.default_python_path`: python inside job containers.
+}
+
+/// `job_launcher:` keys.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DockerJobLauncher {
+    /// Python executable inside job containers.
+    #[serde(default = "default_job_python_path")]
+    #[schemars(with = "Option<String>", length(min = 1))]
     pub default_python_path: String,
-    /// `job_launcher.default_job_env`: environment for job containers.
+    /// Environment variables set in every job container.
+    #[serde(default)]
+    #[schemars(with = "Option<Map<String, Value>>")]
     pub default_job_env: Map<String, Value>,
-    /// `job_launcher.default_job_container_kwargs`: extra `docker run` options for jobs.
+    /// Extra Docker SDK `containers.run` arguments for every job container (e.g.
+    /// `shm_size: 8g`). The launcher's own keys (volumes, mounts, network, environment,
+    /// command, name, detach, user, working_dir) are refused.
+    #[serde(default)]
+    #[schemars(with = "Option<Map<String, Value>>")]
     pub default_job_container_kwargs: Map<String, Value>,
+}
+
+impl Default for DockerJobLauncher {
+    fn default() -> Self {
+        DockerJobLauncher {
+            default_python_path: default_job_python_path(),
+            default_job_env: Map::new(),
+            default_job_container_kwargs: Map::new(),
+        }
+    }
 }
 
 fn json_object(value: Option<serde_yaml::Mapping>, where_: &str) -> Result<Map<String, Value>> {
@@ -69,10 +127,9 @@ pub fn validate(config: &RuntimeConfig) -> Result<DockerConfig> {
         "job_launcher",
     )?;
     let docker_image = required_str(&parent, "docker_image", "parent")?;
-    let network =
-        optional_str(&parent, "network", "parent")?.unwrap_or_else(|| DEFAULT_NETWORK.into());
+    let network = optional_str(&parent, "network", "parent")?.unwrap_or_else(default_network);
     let default_python_path = optional_str(&job_launcher, "default_python_path", "job_launcher")?
-        .unwrap_or_else(|| DEFAULT_JOB_PYTHON_PATH.into());
+        .unwrap_or_else(default_job_python_path);
     let env = optional_mapping(&job_launcher, "default_job_env", "job_launcher")?;
     let kwargs = optional_mapping(
         &job_launcher,
@@ -98,13 +155,18 @@ pub fn validate(config: &RuntimeConfig) -> Result<DockerConfig> {
         }
     }
     Ok(DockerConfig {
-        docker_image,
-        network,
-        default_python_path,
-        default_job_env: json_object(env, "job_launcher.default_job_env")?,
-        default_job_container_kwargs: json_object(
-            kwargs,
-            "job_launcher.default_job_container_kwargs",
-        )?,
+        runtime: config.runtime().to_string(),
+        parent: DockerParent {
+            docker_image,
+            network,
+        },
+        job_launcher: DockerJobLauncher {
+            default_python_path,
+            default_job_env: json_object(env, "job_launcher.default_job_env")?,
+            default_job_container_kwargs: json_object(
+                kwargs,
+                "job_launcher.default_job_container_kwargs",
+            )?,
+        },
     })
 }

@@ -14,7 +14,7 @@ use flare_deploy_core::{
 use flare_deploy_core::{KitInfo, WORKSPACE_MOUNT_PATH};
 use serde_json::{Map, Value};
 
-pub use config::DockerConfig;
+pub use config::{DockerConfig, DockerJobLauncher, DockerParent};
 
 /// The start script this target writes into `startup/`.
 pub const START_SCRIPT: &str = "start_docker.sh";
@@ -51,18 +51,18 @@ impl RuntimeTarget for DockerTarget {
 
     fn patch_resources(&self, kit: &mut StagedKit<'_>, config: &DockerConfig) -> Result<()> {
         let mut args = Map::new();
-        args.insert("network".into(), config.network.clone().into());
+        args.insert("network".into(), config.parent.network.clone().into());
         args.insert(
             "default_python_path".into(),
-            config.default_python_path.clone().into(),
+            config.job_launcher.default_python_path.clone().into(),
         );
         args.insert(
             "default_job_container_kwargs".into(),
-            Value::Object(config.default_job_container_kwargs.clone()),
+            Value::Object(config.job_launcher.default_job_container_kwargs.clone()),
         );
         args.insert(
             "default_job_env".into(),
-            Value::Object(config.default_job_env.clone()),
+            Value::Object(config.job_launcher.default_job_env.clone()),
         );
         kit.install_launcher(DOCKER_LAUNCHER, args)?;
         if kit.info.role == Role::Server {

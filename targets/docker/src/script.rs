@@ -124,7 +124,7 @@ pub fn render(kit: &KitInfo, config: &DockerConfig) -> Result<String> {
         ("ROLE", Fill::Text(role.to_string())),
         (
             "DOCKER_IMAGE",
-            Fill::Text(shell::double_quote(&config.docker_image)),
+            Fill::Text(shell::double_quote(&config.parent.docker_image)),
         ),
         (
             "SITE_NAME_IN_QUOTES",
@@ -132,7 +132,7 @@ pub fn render(kit: &KitInfo, config: &DockerConfig) -> Result<String> {
         ),
         (
             "NETWORK_NAME",
-            Fill::Text(shell::double_quote(&config.network)),
+            Fill::Text(shell::double_quote(&config.parent.network)),
         ),
         (
             "CONTAINER_NAME",

@@ -62,7 +62,7 @@ fn parent_args(kit: &KitInfo, config: &K8sConfig) -> Vec<String> {
         "-m",
         module,
         "-m",
-        &config.workspace_mount_path,
+        &config.parent.workspace_mount_path,
         "-s",
         role_file,
         "--set",
@@ -76,7 +76,7 @@ fn parent_args(kit: &KitInfo, config: &K8sConfig) -> Vec<String> {
 }
 
 fn chart_yaml(kit: &KitInfo, config: &K8sConfig) -> Value {
-    let image = split_image(&config.docker_image);
+    let image = split_image(&config.parent.docker_image);
     let app_version = [image.tag.as_str(), image.digest.as_str()]
         .into_iter()
         .find(|s| !s.is_empty())
@@ -108,7 +108,7 @@ fn chart_yaml(kit: &KitInfo, config: &K8sConfig) -> Value {
 }
 
 fn image_values(config: &K8sConfig, pull_policy: &str) -> Value {
-    let image = split_image(&config.docker_image);
+    let image = split_image(&config.parent.docker_image);
     let mut values = Map::new();
     values.insert("repository".into(), image.repository.into());
     values.insert("tag".into(), image.tag.into());
@@ -121,6 +121,7 @@ fn image_values(config: &K8sConfig, pull_policy: &str) -> Value {
 
 fn common_head(config: &K8sConfig) -> [(&'static str, Value); 5] {
     let pull_secrets: Vec<Value> = config
+        .parent
         .image_pull_secrets
         .iter()
         .map(|s| json!({"name": s}))
@@ -135,8 +136,8 @@ fn common_head(config: &K8sConfig) -> [(&'static str, Value); 5] {
         ("rbac", json!({"create": true})),
         (
             "persistence",
-            json!({"workspace": {"claimName": config.workspace_pvc, "volumeName": "workspace",
-                                  "mountPath": config.workspace_mount_path}}),
+            json!({"workspace": {"claimName": config.parent.workspace_pvc, "volumeName": "workspace",
+                                  "mountPath": config.parent.workspace_mount_path}}),
         ),
     ]
 }
@@ -160,11 +161,11 @@ fn values_yaml(kit: &KitInfo, config: &K8sConfig) -> Value {
             let admin = kit.admin_port.filter(|a| *a != fed);
             v.insert("fedLearnPort".into(), fed.into());
             v.insert("adminPort".into(), admin.map_or(Value::Null, Value::from));
-            v.insert("parentPort".into(), config.parent_port.into());
-            v.insert("resources".into(), config.resources.clone());
+            v.insert("parentPort".into(), config.parent.parent_port.into());
+            v.insert("resources".into(), config.parent.resources.clone());
             v.insert(
                 "securityContext".into(),
-                config.pod_security_context.clone(),
+                config.parent.pod_security_context.clone(),
             );
             v.insert("hostPortEnabled".into(), false.into());
             v.insert("tcpConfigMapEnabled".into(), false.into());
@@ -181,16 +182,16 @@ fn values_yaml(kit: &KitInfo, config: &K8sConfig) -> Value {
             );
             v.insert("image".into(), image_values(config, "Always"));
             v.extend(common_head(config).map(|(k, val)| (k.to_string(), val)));
-            v.insert("port".into(), config.parent_port.into());
+            v.insert("port".into(), config.parent.parent_port.into());
             v.insert("service".into(), json!({"annotations": {}}));
             v.insert(
                 "securityContext".into(),
-                config.pod_security_context.clone(),
+                config.parent.pod_security_context.clone(),
             );
-            v.insert("resources".into(), config.resources.clone());
+            v.insert("resources".into(), config.parent.resources.clone());
         }
     }
-    v.insert("command".into(), json!([config.python_path]));
+    v.insert("command".into(), json!([config.parent.python_path]));
     v.insert("args".into(), json!(parent_args(kit, config)));
     Value::Object(v)
 }

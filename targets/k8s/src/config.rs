@@ -7,6 +7,8 @@ use flare_deploy_core::config::{
 };
 use flare_deploy_core::naming::{is_dns1035_label, is_dns1123_label, is_dns1123_subdomain};
 use flare_deploy_core::{pyrepr, Error, Result, RuntimeConfig, WORKSPACE_MOUNT_PATH};
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 use serde_yaml::Mapping;
 
@@ -21,39 +23,115 @@ const FIX_HINT: &str = "Fix the runtime config.";
 const NAME_MAX: usize = 63;
 const OBJECT_NAME_MAX: usize = 253;
 
-/// A validated `runtime: k8s` config.
-#[derive(Debug, Clone, PartialEq)]
+fn default_namespace() -> String {
+    DEFAULT_NAMESPACE.into()
+}
+fn default_server_service_name() -> String {
+    DEFAULT_SERVER_SERVICE_NAME.into()
+}
+fn default_parent_port() -> u16 {
+    DEFAULT_PARENT_PORT
+}
+fn default_workspace_pvc() -> String {
+    DEFAULT_WORKSPACE_PVC.into()
+}
+fn default_workspace_mount_path() -> String {
+    WORKSPACE_MOUNT_PATH.into()
+}
+fn default_python() -> String {
+    DEFAULT_PYTHON_PATH.into()
+}
+fn empty_object() -> Value {
+    json!({})
+}
+fn default_resources() -> Value {
+    json!({"requests": {"cpu": "2", "memory": "8Gi"}})
+}
+
+/// Runtime config for Kubernetes: the parent runs as a Deployment installed from the
+/// generated Helm chart, with the prepared kit on a PersistentVolumeClaim, and each job
+/// runs as a pod. An explicit `null` for an optional `parent`/`job_launcher` key means
+/// its default.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "flare-deploy runtime config: k8s")]
 pub struct K8sConfig {
-    /// `namespace`: where the parent and its job pods run.
+    /// Selects this target.
+    #[schemars(extend("const" = "k8s"))]
+    pub runtime: String,
+    /// Namespace of the parent and its job pods (a DNS-1123 label).
+    #[serde(default = "default_namespace")]
+    #[schemars(length(min = 1, max = 63), pattern(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
     pub namespace: String,
-    /// `server_service_name`: the server's Service (server kits only).
+    /// Name of the server's Service (a DNS-1035 label); used by server kits only.
+    #[serde(default = "default_server_service_name")]
+    #[schemars(length(min = 1, max = 63), pattern(r"^[a-z]([-a-z0-9]*[a-z0-9])?$"))]
     pub server_service_name: String,
-    /// `parent.docker_image`: image of the parent pod.
+    /// The parent (server or client) pod.
+    pub parent: K8sParent,
+    /// The Kubernetes job launcher that starts job pods.
+    #[serde(default)]
+    #[schemars(with = "Option<K8sJobLauncher>")]
+    pub job_launcher: K8sJobLauncher,
+}
+
+/// `parent:` keys.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct K8sParent {
+    /// Image of the parent pod, `repository[:tag][@digest]`.
+    #[schemars(length(min = 1))]
     pub docker_image: String,
-    /// `parent.parent_port`: port of the parent's internal listener.
+    /// Port of the parent's internal listener that job pods connect to.
+    #[serde(default = "default_parent_port")]
+    #[schemars(with = "Option<u16>", range(min = 1, max = 65535))]
     pub parent_port: u16,
-    /// `parent.workspace_pvc`: PersistentVolumeClaim holding the prepared kit.
+    /// PersistentVolumeClaim that holds the prepared kit (the workspace).
+    #[serde(default = "default_workspace_pvc")]
+    #[schemars(with = "Option<String>", length(min = 1))]
     pub workspace_pvc: String,
-    /// `parent.workspace_mount_path`: where the workspace is mounted.
+    /// Where the workspace is mounted in the parent and job pods.
+    #[serde(default = "default_workspace_mount_path")]
+    #[schemars(with = "Option<String>", length(min = 1))]
     pub workspace_mount_path: String,
-    /// `parent.python_path`: python of the parent process.
+    /// Python executable of the parent process.
+    #[serde(default = "default_python")]
+    #[schemars(with = "Option<String>", length(min = 1))]
     pub python_path: String,
-    /// `parent.resources`: resource requests/limits of the parent pod.
+    /// Resource requests and limits of the parent container (empty: the default).
+    #[serde(default = "default_resources")]
+    #[schemars(with = "Option<Map<String, Value>>")]
     pub resources: Value,
-    /// `parent.pod_security_context`: security context of the parent pod.
+    /// Security context of the parent pod.
+    #[serde(default = "empty_object")]
+    #[schemars(with = "Option<Map<String, Value>>")]
     pub pod_security_context: Value,
-    /// `parent.image_pull_secrets`: Secrets for pulling the parent image.
+    /// Secrets for pulling the parent image (DNS-1123 subdomains, at most 253 characters).
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
     pub image_pull_secrets: Vec<String>,
-    /// `job_launcher.config_file_path`: kubeconfig of the launcher (null: in-cluster).
+}
+
+/// `job_launcher:` keys.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct K8sJobLauncher {
+    /// kubeconfig file of the launcher; null uses the in-cluster service account.
+    #[schemars(length(min = 1))]
     pub config_file_path: Option<String>,
-    /// `job_launcher.pending_timeout`: written only when the key is present (null kept).
+    /// Seconds a job pod may stay Pending. Written to the launcher whenever the key is
+    /// present (also null and 0); omitted otherwise.
+    #[schemars(with = "Option<u64>")]
     pub pending_timeout: Option<Option<i64>>,
-    /// `job_launcher.default_python_path`: python inside job pods.
+    /// Python executable inside job pods.
+    #[serde(default = "default_python")]
+    #[schemars(with = "Option<String>", length(min = 1))]
     pub default_python_path: String,
-    /// `job_launcher.job_pod_security_context`: written when not empty.
+    /// Security context of job pods (written when not empty).
+    #[schemars(with = "Option<Map<String, Value>>")]
     pub job_pod_security_context: Option<Map<String, Value>>,
-    /// `job_launcher.image_pull_secrets`: written when set (an empty list too).
-    pub job_image_pull_secrets: Option<Vec<String>>,
+    /// Secrets for pulling job images (written when set, also an empty list).
+    pub image_pull_secrets: Option<Vec<String>>,
 }
 
 fn check_name(
@@ -237,24 +315,28 @@ pub fn validate(config: &RuntimeConfig) -> Result<K8sConfig> {
     )?;
 
     Ok(K8sConfig {
-        namespace: namespace.unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
-        server_service_name: server_service_name
-            .unwrap_or_else(|| DEFAULT_SERVER_SERVICE_NAME.into()),
-        docker_image,
-        parent_port,
-        workspace_pvc: workspace_pvc.unwrap_or_else(|| DEFAULT_WORKSPACE_PVC.into()),
-        workspace_mount_path: workspace_mount_path.unwrap_or_else(|| WORKSPACE_MOUNT_PATH.into()),
-        python_path: python_path.unwrap_or_else(|| DEFAULT_PYTHON_PATH.into()),
-        resources: match resources {
-            Some(r) if !r.is_empty() => Value::Object(r),
-            _ => json!({"requests": {"cpu": "2", "memory": "8Gi"}}),
+        runtime: config.runtime().to_string(),
+        namespace: namespace.unwrap_or_else(default_namespace),
+        server_service_name: server_service_name.unwrap_or_else(default_server_service_name),
+        parent: K8sParent {
+            docker_image,
+            parent_port,
+            workspace_pvc: workspace_pvc.unwrap_or_else(default_workspace_pvc),
+            workspace_mount_path: workspace_mount_path.unwrap_or_else(default_workspace_mount_path),
+            python_path: python_path.unwrap_or_else(default_python),
+            resources: match resources {
+                Some(r) if !r.is_empty() => Value::Object(r),
+                _ => default_resources(),
+            },
+            pod_security_context: Value::Object(pod_security_context.unwrap_or_default()),
+            image_pull_secrets: image_pull_secrets.unwrap_or_default(),
         },
-        pod_security_context: Value::Object(pod_security_context.unwrap_or_default()),
-        image_pull_secrets: image_pull_secrets.unwrap_or_default(),
-        config_file_path,
-        pending_timeout,
-        default_python_path: default_python_path.unwrap_or_else(|| DEFAULT_PYTHON_PATH.into()),
-        job_pod_security_context: job_pod_security_context.filter(|m| !m.is_empty()),
-        job_image_pull_secrets,
+        job_launcher: K8sJobLauncher {
+            config_file_path,
+            pending_timeout,
+            default_python_path: default_python_path.unwrap_or_else(default_python),
+            job_pod_security_context: job_pod_security_context.filter(|m| !m.is_empty()),
+            image_pull_secrets: job_image_pull_secrets,
+        },
     })
 }

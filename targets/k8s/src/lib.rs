@@ -15,7 +15,7 @@ use flare_deploy_core::{
 };
 use serde_json::{Map, Value};
 
-pub use config::K8sConfig;
+pub use config::{K8sConfig, K8sJobLauncher, K8sParent};
 pub use image::{split_image, ImageRef};
 
 pub const K8S_LAUNCHER: LauncherClass = LauncherClass {
@@ -57,12 +57,12 @@ impl RuntimeTarget for K8sTarget {
     }
 
     fn patch_resources(&self, kit: &mut StagedKit<'_>, config: &K8sConfig) -> Result<()> {
-        let mount = &config.workspace_mount_path;
+        let mount = &config.parent.workspace_mount_path;
+        let job = &config.job_launcher;
         let mut args = Map::new();
         args.insert(
             "config_file_path".into(),
-            config
-                .config_file_path
+            job.config_file_path
                 .clone()
                 .map_or(Value::Null, Value::from),
         );
@@ -73,19 +73,19 @@ impl RuntimeTarget for K8sTarget {
         args.insert("namespace".into(), config.namespace.clone().into());
         args.insert(
             "default_python_path".into(),
-            config.default_python_path.clone().into(),
+            job.default_python_path.clone().into(),
         );
         args.insert("workspace_mount_path".into(), mount.clone().into());
-        if let Some(timeout) = config.pending_timeout {
+        if let Some(timeout) = job.pending_timeout {
             args.insert(
                 "pending_timeout".into(),
                 timeout.map_or(Value::Null, Value::from),
             );
         }
-        if let Some(context) = &config.job_pod_security_context {
+        if let Some(context) = &job.job_pod_security_context {
             args.insert("security_context".into(), Value::Object(context.clone()));
         }
-        if let Some(secrets) = &config.job_image_pull_secrets {
+        if let Some(secrets) = &job.image_pull_secrets {
             args.insert("image_pull_secrets".into(), secrets.clone().into());
         }
         kit.install_launcher(K8S_LAUNCHER, args)?;
@@ -100,7 +100,7 @@ impl RuntimeTarget for K8sTarget {
         kit.edit_comm_config(|comm| {
             let resources = comm.internal_resources()?;
             resources.insert("host".into(), host.into());
-            resources.insert("port".into(), config.parent_port.into());
+            resources.insert("port".into(), config.parent.parent_port.into());
             resources.insert("connection_security".into(), "clear".into());
             comm.set_scheme("tcp")
         })

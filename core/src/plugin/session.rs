@@ -1,0 +1,287 @@
+//! One conversation with a plugin process: newline-delimited JSON requests on its
+//! stdin, one response line each on its stdout, every answer within the timeout.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::error::{Error, ErrorCode, Result};
+
+/// The protocol version this engine speaks.
+pub const PROTOCOL_VERSION: u64 = 1;
+const STDERR_KEEP: usize = 4096;
+
+pub struct Session {
+    path: PathBuf,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<std::io::Result<String>>,
+    stderr: Arc<Mutex<String>>,
+    timeout: Duration,
+    next_id: u64,
+}
+
+fn plugin_error(code: ErrorCode, path: &Path, what: impl std::fmt::Display, hint: &str) -> Error {
+    Error::new(code, format!("Plugin {}: {what}", path.display()), hint)
+}
+
+impl Session {
+    /// Starts the plugin and checks the protocol version and the name it answers to.
+    pub fn start(
+        path: &Path,
+        expected_name: &str,
+        cwd: Option<&Path>,
+        timeout: Duration,
+    ) -> Result<Session> {
+        if !super::is_executable(path) {
+            return Err(plugin_error(
+                ErrorCode::PluginNotExecutable,
+                path,
+                "the file is not executable",
+                "Make it executable (chmod +x) or remove it from the plugin path.",
+            ));
+        }
+        let mut command = Command::new(path);
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(dir) = cwd {
+            command.current_dir(dir);
+        }
+        let mut child = command.spawn().map_err(|e| {
+            plugin_error(
+                ErrorCode::PluginNotExecutable,
+                path,
+                format_args!("cannot start: {e}"),
+                "Check the plugin's interpreter line and permissions.",
+            )
+        })?;
+        let stdin = child.stdin.take();
+        let (sender, lines) = mpsc::channel();
+        if let Some(stdout) = child.stdout.take() {
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let stop = line.is_err();
+                    if sender.send(line).is_err() || stop {
+                        break;
+                    }
+                }
+            });
+        }
+        let stderr = Arc::new(Mutex::new(String::new()));
+        if let Some(mut pipe) = child.stderr.take() {
+            let sink = Arc::clone(&stderr);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if let Ok(mut text) = sink.lock() {
+                        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+                        if text.len() > STDERR_KEEP * 2 {
+                            let cut = text.len() - STDERR_KEEP;
+                            let cut = (cut..text.len())
+                                .find(|i| text.is_char_boundary(*i))
+                                .unwrap_or(cut);
+                            text.drain(..cut);
+                        }
+                    }
+                }
+            });
+        }
+        let mut session = Session {
+            path: path.to_path_buf(),
+            child,
+            stdin,
+            lines,
+            stderr,
+            timeout,
+            next_id: 0,
+        };
+        let answer = session.call(
+            "handshake",
+            json!({"protocol_versions": [PROTOCOL_VERSION], "engine": concat!("flare-deploy ", env!("CARGO_PKG_VERSION"))}),
+        )?;
+        let version = answer.get("protocol_version").and_then(Value::as_u64);
+        if version != Some(PROTOCOL_VERSION) {
+            return Err(session.protocol_error(format!(
+                "speaks protocol version {}; this flare-deploy speaks version {PROTOCOL_VERSION}",
+                answer
+                    .get("protocol_version")
+                    .map_or("(none)".to_string(), Value::to_string)
+            )));
+        }
+        let name = answer
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if name != expected_name {
+            return Err(session.protocol_error(format!(
+                "answers to runtime '{name}', but was found as the plugin for '{expected_name}'"
+            )));
+        }
+        Ok(session)
+    }
+
+    fn protocol_error(&self, what: impl std::fmt::Display) -> Error {
+        plugin_error(
+            ErrorCode::PluginProtocol,
+            &self.path,
+            what,
+            "Update the plugin or flare-deploy so that both speak the same protocol (docs/plugin-protocol.md).",
+        )
+    }
+
+    fn stderr_tail(&self) -> String {
+        let text = self.stderr.lock().map(|t| t.clone()).unwrap_or_default();
+        let text = text.trim();
+        if text.is_empty() {
+            String::new()
+        } else {
+            let start = text.len().saturating_sub(STDERR_KEEP);
+            let start = (start..text.len())
+                .find(|i| text.is_char_boundary(*i))
+                .unwrap_or(start);
+            format!(" Its stderr: {}", &text[start..])
+        }
+    }
+
+    /// The failure when the plugin stopped answering: its exit status and stderr.
+    fn exited_error(&mut self, method: &str) -> Error {
+        let status = self.wait_exit(Duration::from_secs(2));
+        let status = status.map_or("did not exit".to_string(), |s| s.to_string());
+        plugin_error(
+            ErrorCode::PluginFailed,
+            &self.path,
+            format_args!(
+                "exited without answering '{method}' ({status}).{}",
+                self.stderr_tail()
+            ),
+            "Run the plugin by hand to see what fails (docs/plugin-protocol.md).",
+        )
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if start.elapsed() < within => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Sends one request and returns its `result`, or the plugin's `error` as ours.
+    pub fn call(&mut self, method: &str, params: Value) -> Result<Value> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let request =
+            json!({"protocol": PROTOCOL_VERSION, "id": id, "method": method, "params": params});
+        let mut line = serde_json::to_string(&request).map_err(Error::internal)?;
+        line.push('\n');
+        let written = self.stdin.as_mut().map(|stdin| {
+            stdin
+                .write_all(line.as_bytes())
+                .and_then(|()| stdin.flush())
+        });
+        if !matches!(written, Some(Ok(()))) {
+            return Err(self.exited_error(method));
+        }
+        tracing::debug!(plugin = %self.path.display(), method, "request sent");
+        let response = match self.lines.recv_timeout(self.timeout) {
+            Ok(Ok(text)) => text,
+            Ok(Err(_)) | Err(RecvTimeoutError::Disconnected) => {
+                return Err(self.exited_error(method))
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Err(plugin_error(
+                    ErrorCode::PluginTimeout,
+                    &self.path,
+                    format_args!("no answer to '{method}' within {:.1} s", self.timeout.as_secs_f64()),
+                    "Fix the plugin, or allow it more time with FLARE_DEPLOY_PLUGIN_TIMEOUT=<seconds>.",
+                ));
+            }
+        };
+        let value: Value = serde_json::from_str(&response).map_err(|e| {
+            self.protocol_error(format_args!("answered '{method}' with invalid JSON ({e})"))
+        })?;
+        if value.get("id").and_then(Value::as_u64) != Some(id) {
+            return Err(self.protocol_error(format_args!(
+                "answered '{method}' without its request id {id}"
+            )));
+        }
+        if let Some(error) = value.get("error") {
+            let text = |k: &str| {
+                error
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let code = match text("code").as_str() {
+                "INVALID_CONFIG" => ErrorCode::InvalidConfig,
+                "INVALID_KIT" => ErrorCode::InvalidKit,
+                "UNSUPPORTED_KIT" => ErrorCode::UnsupportedKit,
+                _ => ErrorCode::PluginFailed,
+            };
+            let message = match text("message") {
+                m if m.is_empty() => format!("Plugin {} failed '{method}'.", self.path.display()),
+                m => m,
+            };
+            let hint = match text("hint") {
+                h if h.is_empty() => "Check the plugin's documentation.".to_string(),
+                h => h,
+            };
+            return Err(Error::new(code, message, hint));
+        }
+        value.get("result").cloned().ok_or_else(|| {
+            self.protocol_error(format_args!(
+                "answered '{method}' with neither result nor error"
+            ))
+        })
+    }
+
+    /// Closes stdin and expects the plugin to exit with status 0.
+    pub fn finish(mut self) -> Result<()> {
+        drop(self.stdin.take());
+        match self.wait_exit(self.timeout) {
+            Some(status) if status.success() => Ok(()),
+            Some(status) => Err(plugin_error(
+                ErrorCode::PluginFailed,
+                &self.path,
+                format_args!("exited with {status}.{}", self.stderr_tail()),
+                "Run the plugin by hand to see what fails (docs/plugin-protocol.md).",
+            )),
+            None => Err(plugin_error(
+                ErrorCode::PluginTimeout,
+                &self.path,
+                format_args!(
+                    "did not exit within {:.1} s after its last request",
+                    self.timeout.as_secs_f64()
+                ),
+                "A plugin must exit when its stdin closes.",
+            )),
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}

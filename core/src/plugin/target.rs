@@ -1,0 +1,237 @@
+//! An executable plugin seen through the engine's target interface.
+
+use std::any::Any;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use serde_json::{json, Map, Value};
+
+use super::session::Session;
+use super::watch::Watch;
+use crate::config::{yaml_to_json, RuntimeConfig};
+use crate::error::{Error, ErrorCode, Result};
+use crate::kit::KitInfo;
+use crate::report::Outcome;
+use crate::staged::StagedKit;
+use crate::target::{DynTarget, LauncherClass};
+
+/// What `describe` said (or why it failed).
+struct Description {
+    summary: String,
+    schema: Result<Value>,
+}
+
+pub struct ExecutableTarget {
+    name: String,
+    path: PathBuf,
+    description: OnceLock<Description>,
+}
+
+/// The per-prepare state: the open session, the config and, after prepare, the result.
+struct PluginRun {
+    session: Mutex<Option<Session>>,
+    config: Value,
+    outcome: Mutex<Option<Outcome>>,
+}
+
+impl ExecutableTarget {
+    pub fn new(name: &str, path: PathBuf) -> Self {
+        ExecutableTarget {
+            name: name.to_string(),
+            path,
+            description: OnceLock::new(),
+        }
+    }
+
+    fn start(&self, cwd: Option<&Path>) -> Result<Session> {
+        Session::start(&self.path, &self.name, cwd, super::request_timeout())
+    }
+
+    fn description(&self) -> &Description {
+        self.description.get_or_init(|| {
+            let described = self.start(None).and_then(|mut session| {
+                let answer = session.call("describe", json!({}))?;
+                session.finish()?;
+                Ok(answer)
+            });
+            match described {
+                Ok(answer) => Description {
+                    summary: answer
+                        .get("summary")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    schema: Ok(answer.get("config_schema").cloned().unwrap_or(json!({}))),
+                },
+                Err(err) => Description {
+                    summary: format!("(unavailable: {})", err.message),
+                    schema: Err(err),
+                },
+            }
+        })
+    }
+}
+
+fn run_state(config: &(dyn Any + Send + Sync)) -> Result<&PluginRun> {
+    config
+        .downcast_ref::<PluginRun>()
+        .ok_or_else(|| Error::internal("plugin target was given a config it did not produce"))
+}
+
+fn kit_json(kit: &KitInfo, input_dir: &Path) -> Value {
+    json!({
+        "role": kit.role.as_str(),
+        "name": kit.name,
+        "org": kit.org,
+        "fed_learn_port": kit.fed_learn_port,
+        "admin_port": kit.admin_port,
+        "input_dir": input_dir.to_string_lossy(),
+    })
+}
+
+impl DynTarget for ExecutableTarget {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn summary(&self) -> &str {
+        &self.description().summary
+    }
+
+    fn launcher(&self) -> Option<LauncherClass> {
+        None
+    }
+
+    fn config_schema(&self) -> Result<Value> {
+        self.description().schema.clone()
+    }
+
+    fn validate_config(&self, config: &RuntimeConfig) -> Result<Box<dyn Any + Send + Sync>> {
+        let config_json = yaml_to_json(&serde_yaml::Value::Mapping(config.root.clone()), "config")?;
+        let mut session = self.start(None)?;
+        let answer = session.call("validate", json!({"config": config_json}))?;
+        let errors = answer
+            .get("errors")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(first) = errors.first() {
+            let text = |k: &str| {
+                first
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let (path, message) = (text("path"), text("message"));
+            let message = if path.is_empty() || message.starts_with(&path) {
+                message
+            } else {
+                format!("{path}: {message}")
+            };
+            let hint = match text("hint") {
+                h if h.is_empty() => "Fix the runtime config.".to_string(),
+                h => h,
+            };
+            return Err(Error::invalid_config(message, hint));
+        }
+        Ok(Box::new(PluginRun {
+            session: Mutex::new(Some(session)),
+            config: config_json,
+            outcome: Mutex::new(None),
+        }))
+    }
+
+    fn prepare_staged(
+        &self,
+        kit: &mut StagedKit<'_>,
+        config: &(dyn Any + Send + Sync),
+    ) -> Result<()> {
+        let run = run_state(config)?;
+        let mut session = run
+            .session
+            .lock()
+            .map_err(|_| Error::internal("plugin session lock poisoned"))?
+            .take()
+            .ok_or_else(|| Error::internal("plugin session used twice"))?;
+        let staging = kit.root().to_path_buf();
+        let input = kit.input_kit.clone();
+        let output = kit.final_output.clone();
+        let watch = Watch::take(&input, &output, &staging);
+        let answer = session.call(
+            "prepare",
+            json!({
+                "kit": kit_json(&kit.info, &input),
+                "config": run.config,
+                "staging_dir": staging.to_string_lossy(),
+                "output": output.to_string_lossy(),
+            }),
+        )?;
+        session.finish()?;
+        if let Some(path) = watch.changed(&input, &output, &staging) {
+            return Err(Error::new(
+                ErrorCode::PluginWroteOutside,
+                format!(
+                    "Plugin {} wrote outside its staging directory: {}",
+                    self.path.display(),
+                    path.display()
+                ),
+                "A plugin may only change files below the staging_dir it is given; fix the plugin.",
+            ));
+        }
+        for warning in answer
+            .get("warnings")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(text) = warning.as_str() {
+                kit.warn(text);
+            }
+        }
+        super::edits::apply(kit, answer.get("edits").unwrap_or(&Value::Null))?;
+        let fields = match answer.get("result") {
+            Some(Value::Object(map)) => map.clone(),
+            None | Some(Value::Null) => Map::new(),
+            Some(_) => {
+                return Err(Error::new(
+                    ErrorCode::PluginProtocol,
+                    format!(
+                        "Plugin {}: 'prepare' result must be an object",
+                        self.path.display()
+                    ),
+                    "See docs/plugin-protocol.md.",
+                ))
+            }
+        };
+        if let Ok(mut slot) = run.outcome.lock() {
+            *slot = Some(Outcome { fields });
+        }
+        Ok(())
+    }
+
+    fn describe(
+        &self,
+        kit: &KitInfo,
+        config: &(dyn Any + Send + Sync),
+        output: &Path,
+    ) -> Result<Outcome> {
+        let run = run_state(config)?;
+        let stored = run
+            .outcome
+            .lock()
+            .ok()
+            .and_then(|mut o| o.take())
+            .unwrap_or_default();
+        // The engine's own fields first, then what the plugin reports.
+        let mut outcome = Outcome::new()
+            .field("runtime", self.name.as_str())
+            .field("role", kit.role.as_str())
+            .field("name", kit.name.as_str())
+            .field("output", output.to_string_lossy().into_owned());
+        for (k, v) in stored.fields {
+            outcome.fields.entry(k).or_insert(v);
+        }
+        Ok(outcome)
+    }
+}
