@@ -67,6 +67,57 @@ pub struct KitInfo {
 
 pub const RESOURCES_JSON_DEFAULT: &str = "resources.json.default";
 
+/// Where the site identity goes on the parent's command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Uid {
+    /// `uid=<name>` among the `--set` values (how `start_docker.sh` runs a client).
+    Included,
+    /// Left out; the runtime adds it (the Helm chart appends it as the last arg).
+    Omitted,
+}
+
+impl KitInfo {
+    /// The arguments after the python executable that start this kit's parent process
+    /// (server or client) with the kit mounted at `workspace`.
+    pub fn parent_args(&self, workspace: &str, uid: Uid) -> Vec<String> {
+        let (module, role_file) = match self.role {
+            Role::Server => (
+                "nvflare.private.fed.app.server.server_train",
+                "fed_server.json",
+            ),
+            _ => (
+                "nvflare.private.fed.app.client.client_train",
+                "fed_client.json",
+            ),
+        };
+        let mut args: Vec<String> = [
+            "-u",
+            "-m",
+            module,
+            "-m",
+            workspace,
+            "-s",
+            role_file,
+            "--set",
+            "secure_train=true",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let org = format!("org={}", self.org);
+        if self.role == Role::Client && uid == Uid::Included {
+            args.extend([
+                format!("uid={}", self.name),
+                org,
+                "config_folder=config".into(),
+            ]);
+        } else {
+            args.extend(["config_folder=config".into(), org]);
+        }
+        args
+    }
+}
+
 /// Checks the kit layout and reads its identity, in the reference's order.
 pub fn inspect_kit(kit_dir: &Path) -> Result<KitInfo> {
     if !kit_dir.is_dir() {

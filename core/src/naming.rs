@@ -73,6 +73,34 @@ pub fn stable_k8s_name(raw: &str, max_len: usize) -> String {
     format!("{head}-{digest}")
 }
 
+/// Docker container names match `[a-zA-Z0-9][a-zA-Z0-9_.-]+`. A site name that does not
+/// is turned into one that does, with a digest of the raw name to keep it unique.
+pub fn docker_container_name(site: &str) -> String {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "_.-".contains(c);
+    let valid = site.len() >= 2
+        && site.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && site.chars().all(allowed);
+    if valid {
+        return site.to_string();
+    }
+    let mut cleaned = String::new();
+    for c in site.chars() {
+        let c = if allowed(c) { c } else { '-' };
+        if !(c == '-' && cleaned.ends_with('-')) {
+            cleaned.push(c);
+        }
+    }
+    let head = cleaned
+        .trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
+        .trim_end_matches('-');
+    let head: String = head.chars().take(54).collect();
+    if head.is_empty() {
+        format!("nvflare-{}", stable_digest(site))
+    } else {
+        format!("{head}-{}", stable_digest(site))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +185,26 @@ mod tests {
         ] {
             assert!(!is_dns1123_subdomain(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn container_names_follow_docker_rules() {
+        assert_eq!(docker_container_name("site-1"), "site-1");
+        assert_eq!(docker_container_name("abc.aws.com"), "abc.aws.com");
+        for hostile in ["a b", "$(touch x)", "x", "-lead", "\u{e9}", "'\"`\n"] {
+            let name = docker_container_name(hostile);
+            assert!(name.len() >= 2, "{name}");
+            assert!(
+                name.starts_with(|c: char| c.is_ascii_alphanumeric()),
+                "{name}"
+            );
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)),
+                "{name}"
+            );
+        }
+        assert_ne!(docker_container_name("a b"), docker_container_name("a\tb"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `helm_chart/`: Chart.yaml, values.yaml and the templates (reference spec 4.9).
 
+use flare_deploy_core::kit::Uid;
 use flare_deploy_core::naming::stable_k8s_name;
 use flare_deploy_core::{yaml_write, KitInfo, Result, Role, StagedKit};
 use serde_json::{json, Map, Value};
@@ -44,35 +45,6 @@ pub fn parent_service_name(kit: &KitInfo, config: &K8sConfig) -> String {
         Role::Server => config.server_service_name.clone(),
         _ => stable_k8s_name(&kit.name, NAME_MAX),
     }
-}
-
-fn parent_args(kit: &KitInfo, config: &K8sConfig) -> Vec<String> {
-    let (module, role_file) = match kit.role {
-        Role::Server => (
-            "nvflare.private.fed.app.server.server_train",
-            "fed_server.json",
-        ),
-        _ => (
-            "nvflare.private.fed.app.client.client_train",
-            "fed_client.json",
-        ),
-    };
-    [
-        "-u",
-        "-m",
-        module,
-        "-m",
-        &config.parent.workspace_mount_path,
-        "-s",
-        role_file,
-        "--set",
-        "secure_train=true",
-        "config_folder=config",
-        &format!("org={}", kit.org),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
 }
 
 fn chart_yaml(kit: &KitInfo, config: &K8sConfig) -> Value {
@@ -192,7 +164,10 @@ fn values_yaml(kit: &KitInfo, config: &K8sConfig) -> Value {
         }
     }
     v.insert("command".into(), json!([config.parent.python_path]));
-    v.insert("args".into(), json!(parent_args(kit, config)));
+    v.insert(
+        "args".into(),
+        json!(kit.parent_args(&config.parent.workspace_mount_path, Uid::Omitted)),
+    );
     Value::Object(v)
 }
 
