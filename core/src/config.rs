@@ -166,6 +166,22 @@ pub fn optional_mapping(map: &Mapping, key: &str, where_: &str) -> Result<Option
     }
 }
 
+/// An optional mapping converted to JSON for writing into kit files; absent or null is
+/// `None`.
+pub fn optional_json_object(
+    map: &Mapping,
+    key: &str,
+    where_: &str,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
+    let Some(mapping) = optional_mapping(map, key, where_)? else {
+        return Ok(None);
+    };
+    match yaml_to_json(&Value::Mapping(mapping), &format!("{where_}.{key}"))? {
+        serde_json::Value::Object(object) => Ok(Some(object)),
+        _ => Ok(None),
+    }
+}
+
 /// An optional integer; absent or null is `None`. Booleans are not integers.
 pub fn optional_int(map: &Mapping, key: &str, where_: &str) -> Result<Option<i64>> {
     match map.get(key) {

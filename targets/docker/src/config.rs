@@ -3,8 +3,8 @@
 //! are the JSON Schema users read (`flare-deploy targets show docker`).
 
 use flare_deploy_core::config::{
-    allowed_keys, optional_mapping, optional_section, optional_str, required_section, required_str,
-    yaml_to_json,
+    allowed_keys, optional_json_object, optional_mapping, optional_section, optional_str,
+    required_section, required_str,
 };
 use flare_deploy_core::{pyrepr, Error, Result, RuntimeConfig};
 use schemars::JsonSchema;
@@ -97,16 +97,6 @@ impl Default for DockerJobLauncher {
     }
 }
 
-fn json_object(value: Option<serde_yaml::Mapping>, where_: &str) -> Result<Map<String, Value>> {
-    match value {
-        None => Ok(Map::new()),
-        Some(map) => match yaml_to_json(&serde_yaml::Value::Mapping(map), where_)? {
-            Value::Object(object) => Ok(object),
-            _ => Ok(Map::new()),
-        },
-    }
-}
-
 pub fn validate(config: &RuntimeConfig) -> Result<DockerConfig> {
     let root = &config.root;
     allowed_keys(
@@ -130,13 +120,9 @@ pub fn validate(config: &RuntimeConfig) -> Result<DockerConfig> {
     let network = optional_str(&parent, "network", "parent")?.unwrap_or_else(default_network);
     let default_python_path = optional_str(&job_launcher, "default_python_path", "job_launcher")?
         .unwrap_or_else(default_job_python_path);
-    let env = optional_mapping(&job_launcher, "default_job_env", "job_launcher")?;
-    let kwargs = optional_mapping(
-        &job_launcher,
-        "default_job_container_kwargs",
-        "job_launcher",
-    )?;
-    if let Some(kwargs) = &kwargs {
+    let env = optional_json_object(&job_launcher, "default_job_env", "job_launcher")?;
+    let kwargs_key = "default_job_container_kwargs";
+    if let Some(kwargs) = optional_mapping(&job_launcher, kwargs_key, "job_launcher")? {
         let reserved: Vec<&serde_yaml::Value> = kwargs
             .keys()
             .filter(|k| {
@@ -162,11 +148,13 @@ pub fn validate(config: &RuntimeConfig) -> Result<DockerConfig> {
         },
         job_launcher: DockerJobLauncher {
             default_python_path,
-            default_job_env: json_object(env, "job_launcher.default_job_env")?,
-            default_job_container_kwargs: json_object(
-                kwargs,
-                "job_launcher.default_job_container_kwargs",
-            )?,
+            default_job_env: env.unwrap_or_default(),
+            default_job_container_kwargs: optional_json_object(
+                &job_launcher,
+                kwargs_key,
+                "job_launcher",
+            )?
+            .unwrap_or_default(),
         },
     })
 }

@@ -2,8 +2,8 @@
 //! (reference spec section 2.3).
 
 use flare_deploy_core::config::{
-    allowed_keys, optional_int, optional_mapping, optional_section, optional_str, required_section,
-    required_str, yaml_to_json,
+    allowed_keys, optional_int, optional_json_object, optional_section, optional_str,
+    required_section, required_str,
 };
 use flare_deploy_core::naming::{is_dns1035_label, is_dns1123_label, is_dns1123_subdomain};
 use flare_deploy_core::{pyrepr, Error, Result, RuntimeConfig, WORKSPACE_MOUNT_PATH};
@@ -193,16 +193,6 @@ fn secret_names(map: &Mapping, key: &str, label: &str) -> Result<Option<Vec<Stri
     Ok(Some(names))
 }
 
-fn mapping_json(map: Option<Mapping>, where_: &str) -> Result<Option<Map<String, Value>>> {
-    match map {
-        None => Ok(None),
-        Some(m) => match yaml_to_json(&serde_yaml::Value::Mapping(m), where_)? {
-            Value::Object(o) => Ok(Some(o)),
-            _ => Ok(None),
-        },
-    }
-}
-
 pub fn validate(config: &RuntimeConfig) -> Result<K8sConfig> {
     let root = &config.root;
     allowed_keys(
@@ -277,14 +267,8 @@ pub fn validate(config: &RuntimeConfig) -> Result<K8sConfig> {
     let workspace_pvc = optional_str(&parent, "workspace_pvc", "parent")?;
     let workspace_mount_path = optional_str(&parent, "workspace_mount_path", "parent")?;
     let python_path = optional_str(&parent, "python_path", "parent")?;
-    let resources = mapping_json(
-        optional_mapping(&parent, "resources", "parent")?,
-        "parent.resources",
-    )?;
-    let pod_security_context = mapping_json(
-        optional_mapping(&parent, "pod_security_context", "parent")?,
-        "parent.pod_security_context",
-    )?;
+    let resources = optional_json_object(&parent, "resources", "parent")?;
+    let pod_security_context = optional_json_object(&parent, "pod_security_context", "parent")?;
     let image_pull_secrets = secret_names(
         &parent,
         "image_pull_secrets",
@@ -304,10 +288,8 @@ pub fn validate(config: &RuntimeConfig) -> Result<K8sConfig> {
     } else {
         None
     };
-    let job_pod_security_context = mapping_json(
-        optional_mapping(&job, "job_pod_security_context", "job_launcher")?,
-        "job_launcher.job_pod_security_context",
-    )?;
+    let job_pod_security_context =
+        optional_json_object(&job, "job_pod_security_context", "job_launcher")?;
     let job_image_pull_secrets = secret_names(
         &job,
         "image_pull_secrets",

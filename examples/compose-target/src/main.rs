@@ -1,0 +1,5 @@
+use flare_deploy_compose as _;
+
+fn main() {
+    std::process::exit(flare_deploy::run());
+}
