@@ -70,9 +70,7 @@ fn dispatch(argv: Vec<OsString>, format: Format) -> i32 {
         None => usage::missing_subcommand(format),
         Some(Command::Targets(args)) => match args.command {
             None => print::targets(&registry, format),
-            Some(TargetsCommand::Show(show)) => {
-                print::target_show(&registry, &show.name, show.schema, format)
-            }
+            Some(TargetsCommand::Show(show)) => print::target_show(&registry, &show.name, show.schema, format),
         },
         Some(Command::Prepare(args)) => {
             let request = PrepareRequest {

@@ -134,11 +134,7 @@ pub fn target_show(registry: &Registry, name: &str, schema_only: bool, format: F
     let keys = schema_doc::keys(&schema);
     match format {
         Format::Txt => {
-            let mut text = format!(
-                "{name} ({}): {}\n\n",
-                entry.origin.describe(),
-                entry.target.summary()
-            );
+            let mut text = format!("{name} ({}): {}\n\n", entry.origin.describe(), entry.target.summary());
             for key in &keys {
                 let mut head = format!("{}  {}", key.key, key.types);
                 if key.required {

@@ -34,20 +34,13 @@ pub fn format_from_argv(argv: &[OsString]) -> Format {
 
 /// `prepare ... --schema` anywhere on the line skips normal parsing, like the reference.
 pub fn is_prepare_schema_request(argv: &[OsString]) -> bool {
-    let args: Vec<String> = argv
-        .iter()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
+    let args: Vec<String> = argv.iter().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
     let first_command = args.iter().find(|a| !a.starts_with('-'));
     first_command.is_some_and(|c| c == "prepare") && args.iter().any(|a| a == "--schema")
 }
 
 pub fn clap_error(err: clap::Error, format: Format) -> i32 {
-    if matches!(
-        err.kind(),
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
-    ) {
+    if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
         let _ = err.print();
         return 0;
     }
@@ -77,9 +70,7 @@ fn usage_error(detail: &str, usage: &str, format: Format) -> i32 {
     let printed = match format {
         Format::Txt => Printed {
             stdout: String::new(),
-            stderr: format!(
-                "Usage: {usage}\n\n{message}\nHint: Run with -h for usage.\nCode: INVALID_ARGS (exit 4)\n"
-            ),
+            stderr: format!("Usage: {usage}\n\n{message}\nHint: Run with -h for usage.\nCode: INVALID_ARGS (exit 4)\n"),
         },
         Format::Json => {
             let payload = json!({

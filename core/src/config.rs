@@ -11,6 +11,9 @@ use serde_yaml::{Mapping, Value};
 use crate::error::{Error, Result, FIX_CONFIG_HINT};
 use crate::pyrepr;
 
+/// Largest config file accepted (1 MiB).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 /// A loaded config file: a YAML mapping with a string `runtime:` key.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
@@ -39,6 +42,14 @@ impl RuntimeConfig {
                 "Ensure the file is valid YAML.",
             )
         };
+        // A runtime config is a few hundred bytes; refuse anything huge before reading it.
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        if size > MAX_CONFIG_BYTES {
+            return Err(Error::invalid_config(
+                format!("Config file is too large: {} ({size} bytes; the limit is {MAX_CONFIG_BYTES}).", path.display()),
+                "A runtime config is a small YAML file; check that --config names the right file.",
+            ));
+        }
         let text = std::fs::read_to_string(path).map_err(|e| parse_error(&e))?;
         let value: Value = serde_yaml::from_str(&text).map_err(|e| parse_error(&e))?;
         let choices = || {
@@ -52,10 +63,7 @@ impl RuntimeConfig {
                 format!("Add {}.", choices()),
             ));
         };
-        let known = root
-            .get("runtime")
-            .and_then(Value::as_str)
-            .is_some_and(&is_known);
+        let known = root.get("runtime").and_then(Value::as_str).is_some_and(&is_known);
         if !known {
             return Err(Error::invalid_config(
                 format!("Config must contain {}.", choices()),
@@ -70,10 +78,7 @@ impl RuntimeConfig {
 
     /// The value of `runtime:` (checked by `load`).
     pub fn runtime(&self) -> &str {
-        self.root
-            .get("runtime")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
+        self.root.get("runtime").and_then(Value::as_str).unwrap_or_default()
     }
 }
 
@@ -98,10 +103,7 @@ pub fn allowed_keys(map: &Mapping, allowed: &[&str], where_: &str) -> Result<()>
         return Ok(());
     }
     Err(Error::invalid_config(
-        format!(
-            "Unknown keys in {where_}: {}",
-            pyrepr::sorted_list(&unknown)
-        ),
+        format!("Unknown keys in {where_}: {}", pyrepr::sorted_list(&unknown)),
         "Remove or rename unsupported keys.",
     ))
 }
@@ -148,10 +150,7 @@ pub fn optional_str(map: &Mapping, key: &str, where_: &str) -> Result<Option<Str
 }
 
 fn non_empty_string_error(where_: &str, key: &str) -> Error {
-    Error::invalid_config(
-        format!("{where_}.{key} must be a non-empty string."),
-        FIX_CONFIG_HINT,
-    )
+    Error::invalid_config(format!("{where_}.{key} must be a non-empty string."), FIX_CONFIG_HINT)
 }
 
 /// An optional mapping; absent or null is `None`.
@@ -221,12 +220,9 @@ pub fn yaml_to_json(value: &Value, where_: &str) -> Result<serde_json::Value> {
             }
         }
         Value::String(s) => serde_json::Value::String(s.clone()),
-        Value::Sequence(items) => serde_json::Value::Array(
-            items
-                .iter()
-                .map(|v| yaml_to_json(v, where_))
-                .collect::<Result<_>>()?,
-        ),
+        Value::Sequence(items) => {
+            serde_json::Value::Array(items.iter().map(|v| yaml_to_json(v, where_)).collect::<Result<_>>()?)
+        }
         Value::Mapping(map) => {
             let mut out = serde_json::Map::new();
             for (k, v) in map {
@@ -240,10 +236,7 @@ pub fn yaml_to_json(value: &Value, where_: &str) -> Result<serde_json::Value> {
                     },
                     _ => {
                         return Err(Error::invalid_config(
-                            format!(
-                                "{where_} has a key that is not a string: {}",
-                                pyrepr::repr(k)
-                            ),
+                            format!("{where_} has a key that is not a string: {}", pyrepr::repr(k)),
                             FIX_CONFIG_HINT,
                         ))
                     }
@@ -262,10 +255,7 @@ mod tests {
 
     #[test]
     fn runtime_choices_reads_like_the_reference() {
-        assert_eq!(
-            runtime_choices(&["docker", "k8s"]),
-            "runtime: docker or runtime: k8s"
-        );
+        assert_eq!(runtime_choices(&["docker", "k8s"]), "runtime: docker or runtime: k8s");
         assert_eq!(runtime_choices(&["docker"]), "runtime: docker");
         assert_eq!(
             runtime_choices(&["docker", "k8s", "slurm"]),
@@ -275,13 +265,9 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_sorted_python_reprs() {
-        let map: Mapping =
-            serde_yaml::from_str("runtime: docker\nzzz: 1\nbogus: 2\n1: x\n").expect("yaml");
+        let map: Mapping = serde_yaml::from_str("runtime: docker\nzzz: 1\nbogus: 2\n1: x\n").expect("yaml");
         let err = allowed_keys(&map, &["runtime"], "docker config").expect_err("unknown keys");
-        assert_eq!(
-            err.message,
-            "Unknown keys in docker config: [1, 'bogus', 'zzz']"
-        );
+        assert_eq!(err.message, "Unknown keys in docker config: [1, 'bogus', 'zzz']");
     }
 
     #[test]
@@ -289,10 +275,7 @@ mod tests {
         let map: Mapping = serde_yaml::from_str("a: yes\nb: 0o17\nc: true\nd: ~\n").expect("yaml");
         assert_eq!(map.get("a"), Some(&Value::String("yes".into())));
         assert_eq!(optional_int(&map, "b", "x").expect("int"), Some(15));
-        assert!(
-            optional_int(&map, "c", "x").is_err(),
-            "booleans are not integers"
-        );
+        assert!(optional_int(&map, "c", "x").is_err(), "booleans are not integers");
         assert_eq!(optional_str(&map, "d", "x").expect("null"), None);
     }
 }

@@ -42,9 +42,11 @@ pub fn to_line<T: Serialize + ?Sized>(value: &T) -> String {
 /// Writes a JSON document in the reference's file format.
 pub fn write_file<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
     let text = to_file_string(value)?;
-    std::fs::write(path, text)
-        .map_err(|e| Error::prepare_failed(format_args!("{}: {e}", path.display())))
+    std::fs::write(path, text).map_err(|e| Error::prepare_failed(format_args!("{}: {e}", path.display())))
 }
+
+/// Largest kit JSON file accepted (16 MiB; provisioned ones are a few KiB).
+pub const MAX_KIT_JSON_BYTES: u64 = 16 << 20;
 
 /// Loads a kit JSON file that must hold an object, with the reference's messages
 /// (`label` is the file name the messages show).
@@ -56,11 +58,15 @@ pub fn load_object(path: &Path, label: &str) -> Result<Map<String, Value>> {
         ));
     }
     let parse_error = |e: &dyn std::fmt::Display| {
-        Error::invalid_kit(
-            format!("Failed to parse {label}: {e}"),
-            "Fix the startup kit JSON.",
-        )
+        Error::invalid_kit(format!("Failed to parse {label}: {e}"), "Fix the startup kit JSON.")
     };
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if size > MAX_KIT_JSON_BYTES {
+        return Err(Error::invalid_kit(
+            format!("{label} is too large: {} ({size} bytes; the limit is {MAX_KIT_JSON_BYTES}).", path.display()),
+            "Fix the startup kit JSON.",
+        ));
+    }
     let bytes = std::fs::read(path).map_err(|e| parse_error(&e))?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| parse_error(&e))?;
     match value {
@@ -88,11 +94,7 @@ impl Formatter for PythonFormatter {
         self.write_f64(writer, f64::from(value))
     }
 
-    fn write_string_fragment<W: ?Sized + Write>(
-        &mut self,
-        writer: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
+    fn write_string_fragment<W: ?Sized + Write>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()> {
         if fragment.is_ascii() {
             return writer.write_all(fragment.as_bytes());
         }
@@ -109,11 +111,7 @@ impl Formatter for PythonFormatter {
         Ok(())
     }
 
-    fn write_char_escape<W: ?Sized + Write>(
-        &mut self,
-        writer: &mut W,
-        escape: CharEscape,
-    ) -> io::Result<()> {
+    fn write_char_escape<W: ?Sized + Write>(&mut self, writer: &mut W, escape: CharEscape) -> io::Result<()> {
         // Python writes other control characters as \u00XX (lower-case hex), like serde.
         serde_json::ser::CompactFormatter.write_char_escape(writer, escape)
     }
@@ -134,11 +132,7 @@ impl Formatter for PythonFormatter {
         }
     }
 
-    fn begin_array_value<W: ?Sized + Write>(
-        &mut self,
-        writer: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
+    fn begin_array_value<W: ?Sized + Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
         if self.pretty {
             self.inner.begin_array_value(writer, first)
         } else if first {
@@ -172,11 +166,7 @@ impl Formatter for PythonFormatter {
         }
     }
 
-    fn begin_object_key<W: ?Sized + Write>(
-        &mut self,
-        writer: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
+    fn begin_object_key<W: ?Sized + Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
         if self.pretty {
             self.inner.begin_object_key(writer, first)
         } else if first {
@@ -238,15 +228,9 @@ pub fn python_float_repr(value: f64) -> String {
     }
     let point = exp + 1; // digits before the decimal point
     if point <= 0 {
-        format!(
-            "{sign}0.{}{digits}",
-            "0".repeat(point.unsigned_abs() as usize)
-        )
+        format!("{sign}0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
     } else if point as usize >= digits.len() {
-        format!(
-            "{sign}{digits}{}.0",
-            "0".repeat(point as usize - digits.len())
-        )
+        format!("{sign}{digits}{}.0", "0".repeat(point as usize - digits.len()))
     } else {
         let (int, frac) = digits.split_at(point as usize);
         format!("{sign}{int}.{frac}")
@@ -287,9 +271,6 @@ mod tests {
     #[test]
     fn line_format_matches_python_default() {
         let v = json!({"a": [1, 2], "b": {"c": "\u{1F600}"}});
-        assert_eq!(
-            to_line(&v),
-            "{\"a\": [1, 2], \"b\": {\"c\": \"\\ud83d\\ude00\"}}"
-        );
+        assert_eq!(to_line(&v), "{\"a\": [1, 2], \"b\": {\"c\": \"\\ud83d\\ude00\"}}");
     }
 }

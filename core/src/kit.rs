@@ -81,14 +81,8 @@ impl KitInfo {
     /// (server or client) with the kit mounted at `workspace`.
     pub fn parent_args(&self, workspace: &str, uid: Uid) -> Vec<String> {
         let (module, role_file) = match self.role {
-            Role::Server => (
-                "nvflare.private.fed.app.server.server_train",
-                "fed_server.json",
-            ),
-            _ => (
-                "nvflare.private.fed.app.client.client_train",
-                "fed_client.json",
-            ),
+            Role::Server => ("nvflare.private.fed.app.server.server_train", "fed_server.json"),
+            _ => ("nvflare.private.fed.app.client.client_train", "fed_client.json"),
         };
         let mut args: Vec<String> = [
             "-u",
@@ -106,11 +100,7 @@ impl KitInfo {
         .collect();
         let org = format!("org={}", self.org);
         if self.role == Role::Client && uid == Uid::Included {
-            args.extend([
-                format!("uid={}", self.name),
-                org,
-                "config_folder=config".into(),
-            ]);
+            args.extend([format!("uid={}", self.name), org, "config_folder=config".into()]);
         } else {
             args.extend(["config_folder=config".into(), org]);
         }
@@ -122,10 +112,7 @@ impl KitInfo {
 pub fn inspect_kit(kit_dir: &Path) -> Result<KitInfo> {
     if !kit_dir.is_dir() {
         return Err(Error::invalid_kit(
-            format!(
-                "Startup kit directory does not exist: {}",
-                kit_dir.display()
-            ),
+            format!("Startup kit directory does not exist: {}", kit_dir.display()),
             "Provide an existing kit directory.",
         ));
     }
@@ -209,10 +196,7 @@ fn shape_error(file: &str, what: &str) -> Error {
 }
 
 /// `servers[0]` of a role file, or an empty object when `servers` is absent or empty.
-fn first_server<'a>(
-    role_config: &'a Map<String, Value>,
-    file: &str,
-) -> Result<Option<&'a Map<String, Value>>> {
+fn first_server<'a>(role_config: &'a Map<String, Value>, file: &str) -> Result<Option<&'a Map<String, Value>>> {
     match role_config.get("servers") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(items)) => match items.first() {
@@ -250,14 +234,10 @@ fn detect_name(role: Role, role_config: &Map<String, Value>, dir_name: &str) -> 
         },
         _ => match first_server(role_config, file)? {
             None => None,
-            Some(server) => {
-                match name_value(server.get("identity"), file, "servers[0].identity")? {
-                    Some(name) => Some(name),
-                    None => {
-                        name_value(server.get("admin_server"), file, "servers[0].admin_server")?
-                    }
-                }
-            }
+            Some(server) => match name_value(server.get("identity"), file, "servers[0].identity")? {
+                Some(name) => Some(name),
+                None => name_value(server.get("admin_server"), file, "servers[0].admin_server")?,
+            },
         },
     };
     Ok(found.unwrap_or_else(|| dir_name.to_string()))
@@ -266,9 +246,8 @@ fn detect_name(role: Role, role_config: &Map<String, Value>, dir_name: &str) -> 
 fn detect_org(startup: &Path, role: Role) -> Result<String> {
     let cert_name = role.cert_file();
     let hint = "Use a valid provisioned startup kit.";
-    let parse_error = |detail: &dyn std::fmt::Display| {
-        Error::invalid_kit(format!("Failed to parse {cert_name}: {detail}"), hint)
-    };
+    let parse_error =
+        |detail: &dyn std::fmt::Display| Error::invalid_kit(format!("Failed to parse {cert_name}: {detail}"), hint);
     let pem_bytes = std::fs::read(startup.join(cert_name)).map_err(|e| parse_error(&e))?;
     let (_, pem) = x509_parser::pem::parse_x509_pem(&pem_bytes).map_err(|e| parse_error(&e))?;
     let cert = pem.parse_x509().map_err(|e| parse_error(&e))?;
@@ -296,17 +275,9 @@ fn detect_ports(role_config: &Map<String, Value>) -> Result<(Option<u16>, Option
     let target = match server.get("service") {
         None | Some(Value::Null) => None,
         Some(Value::Object(service)) => service.get("target").and_then(Value::as_str),
-        Some(_) => {
-            return Err(shape_error(
-                file,
-                "servers[0].service must be a JSON object.",
-            ))
-        }
+        Some(_) => return Err(shape_error(file, "servers[0].service must be a JSON object.")),
     };
-    let fed_port = match target
-        .and_then(port_text_from_target)
-        .and_then(parse_python_int)
-    {
+    let fed_port = match target.and_then(port_text_from_target).and_then(parse_python_int) {
         None => None,
         Some(port) => Some(checked_port(port, file, "servers[0].service.target")?),
     };
@@ -342,11 +313,7 @@ fn parse_python_int(text: &str) -> Option<i64> {
         b'+' => (false, &text[1..]),
         _ => (false, text),
     };
-    if digits.is_empty()
-        || digits.starts_with('_')
-        || digits.ends_with('_')
-        || digits.contains("__")
-    {
+    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__") {
         return None;
     }
     let cleaned: String = digits.chars().filter(|c| *c != '_').collect();

@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod json;
 pub mod kit;
+pub mod lock;
 pub mod naming;
 pub mod output;
 pub mod patch;

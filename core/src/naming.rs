@@ -29,9 +29,7 @@ pub fn is_dns1123_label(s: &str) -> bool {
     let bytes = s.as_bytes();
     let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
     match (bytes.first(), bytes.last()) {
-        (Some(first), Some(last)) => {
-            alnum(first) && alnum(last) && bytes.iter().all(|b| alnum(b) || *b == b'-')
-        }
+        (Some(first), Some(last)) => alnum(first) && alnum(last) && bytes.iter().all(|b| alnum(b) || *b == b'-'),
         _ => false,
     }
 }
@@ -77,9 +75,7 @@ pub fn stable_k8s_name(raw: &str, max_len: usize) -> String {
 /// is turned into one that does, with a digest of the raw name to keep it unique.
 pub fn docker_container_name(site: &str) -> String {
     let allowed = |c: char| c.is_ascii_alphanumeric() || "_.-".contains(c);
-    let valid = site.len() >= 2
-        && site.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && site.chars().all(allowed);
+    let valid = site.len() >= 2 && site.starts_with(|c: char| c.is_ascii_alphanumeric()) && site.chars().all(allowed);
     if valid {
         return site.to_string();
     }
@@ -114,11 +110,7 @@ mod tests {
             ("site_1".into(), "site-1-74a65083", "site-1-74a65083".into()),
             ("Site-1".into(), "site-1-c828b91c", "site-1-c828b91c".into()),
             ("SITE-1".into(), "site-1-bbc1ede8", "site-1-bbc1ede8".into()),
-            (
-                "site-1.".into(),
-                "site-1-ce2afed9",
-                "site-1-ce2afed9".into(),
-            ),
+            ("site-1.".into(), "site-1-ce2afed9", "site-1-ce2afed9".into()),
             (
                 "1-my-site".into(),
                 "site-1-my-site-ef3ea7a5",
@@ -148,14 +140,8 @@ mod tests {
         assert_eq!(stable_k8s_name(&a(80), 63), format!("{}-0f45e858", a(54)));
         assert_eq!(stable_k8s_name(&a(80), 53), format!("{}-0f45e858", a(44)));
         let mixed = format!("{}_{}", "x".repeat(53), "y".repeat(20));
-        assert_eq!(
-            stable_k8s_name(&mixed, 63),
-            format!("{}-a75d2321", "x".repeat(53))
-        );
-        assert_eq!(
-            stable_k8s_name(&mixed, 53),
-            format!("{}-a75d2321", "x".repeat(44))
-        );
+        assert_eq!(stable_k8s_name(&mixed, 63), format!("{}-a75d2321", "x".repeat(53)));
+        assert_eq!(stable_k8s_name(&mixed, 53), format!("{}-a75d2321", "x".repeat(44)));
     }
 
     #[test]
@@ -163,26 +149,11 @@ mod tests {
         for ok in ["nvflare", "1abc", "2026-prod", "a"] {
             assert!(is_dns1123_label(ok), "{ok}");
         }
-        for bad in [
-            "MyNamespace",
-            "namespace_",
-            "-bad",
-            "bad-",
-            "bad.name",
-            "nvflare\n",
-            "",
-        ] {
+        for bad in ["MyNamespace", "namespace_", "-bad", "bad-", "bad.name", "nvflare\n", ""] {
             assert!(!is_dns1123_label(bad), "{bad}");
         }
         assert!(is_dns1123_subdomain("mirror.registry.example.com"));
-        for bad in [
-            "bad..name",
-            "a.",
-            ".a",
-            "GitLab-Regcred",
-            "gitlab_regcred",
-            "",
-        ] {
+        for bad in ["bad..name", "a.", ".a", "GitLab-Regcred", "gitlab_regcred", ""] {
             assert!(!is_dns1123_subdomain(bad), "{bad}");
         }
     }
@@ -194,13 +165,9 @@ mod tests {
         for hostile in ["a b", "$(touch x)", "x", "-lead", "\u{e9}", "'\"`\n"] {
             let name = docker_container_name(hostile);
             assert!(name.len() >= 2, "{name}");
+            assert!(name.starts_with(|c: char| c.is_ascii_alphanumeric()), "{name}");
             assert!(
-                name.starts_with(|c: char| c.is_ascii_alphanumeric()),
-                "{name}"
-            );
-            assert!(
-                name.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)),
+                name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)),
                 "{name}"
             );
         }

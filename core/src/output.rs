@@ -2,10 +2,11 @@
 //! swap that replaces a previous output without ever leaving the path missing.
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, Result};
+use crate::lock::OutputLock;
 use crate::staged::io_error;
 
 /// The folder under the kit where default outputs live; it is never copied into an output.
@@ -50,9 +51,7 @@ pub fn check_output(kit: &Path, output: &Path) -> Result<()> {
 }
 
 fn is_empty_dir(path: &Path) -> bool {
-    fs::read_dir(path)
-        .map(|mut d| d.next().is_none())
-        .unwrap_or(false)
+    fs::read_dir(path).map(|mut d| d.next().is_none()).unwrap_or(false)
 }
 
 fn looks_like_kit(path: &Path) -> bool {
@@ -64,8 +63,34 @@ fn looks_like_kit(path: &Path) -> bool {
 /// parent directories it created.
 pub struct Staging {
     dir: Option<tempfile::TempDir>,
+    lock: Option<OutputLock>,
     created_parents: Vec<PathBuf>,
     committed: bool,
+}
+
+/// Prefix of the staging directories of `output` (`.<name>.prepare-`).
+fn staging_prefix(output: &Path) -> String {
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!(".{name}.prepare-")
+}
+
+/// Removes staging directories a killed run left beside `output`. Only called while
+/// holding the output's lock, so none of them belongs to a live run.
+fn remove_stale_staging(output: &Path) {
+    let Some(parent) = output.parent() else { return };
+    let prefix = staging_prefix(output);
+    let Ok(entries) = fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir && name.starts_with(&prefix) {
+            tracing::info!(path = %entry.path().display(), "removing a staging directory left by an interrupted run");
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 impl Staging {
@@ -73,24 +98,20 @@ impl Staging {
         let parent = output.parent().unwrap_or(Path::new("/"));
         let created_parents = create_dirs_recording(parent).map_err(|e| {
             Error::invalid_args(
-                format!(
-                    "Cannot create output parent directory: {}",
-                    parent.display()
-                ),
+                format!("Cannot create output parent directory: {}", parent.display()),
                 format!("Check the path: {e}"),
             )
         })?;
         let mut staging = Staging {
             dir: None,
+            lock: None,
             created_parents,
             committed: false,
         };
-        let name = output
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        staging.lock = Some(OutputLock::acquire(output)?);
+        remove_stale_staging(output);
         let dir = tempfile::Builder::new()
-            .prefix(&format!(".{name}.prepare-"))
+            .prefix(&staging_prefix(output))
             .tempdir_in(parent)
             .map_err(|e| {
                 Error::invalid_args(
@@ -129,6 +150,7 @@ impl Drop for Staging {
                 tracing::debug!(path = %path.display(), error = %e, "could not remove staging directory");
             }
         }
+        drop(self.lock.take());
         if !self.committed {
             for dir in self.created_parents.iter().rev() {
                 let _ = fs::remove_dir(dir);
@@ -150,7 +172,8 @@ fn create_dirs_recording(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     }
     missing.reverse();
     for d in &missing {
-        fs::create_dir(d)?;
+        // Never world-writable, whatever the umask.
+        fs::DirBuilder::new().mode(0o755).create(d)?;
     }
     if !dir.is_dir() {
         return Err(std::io::Error::new(
@@ -181,9 +204,7 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     }
     let parked = b.with_file_name(format!(
         ".{}.previous-{}",
-        b.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default(),
+        b.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
         std::process::id()
     ));
     fs::rename(b, &parked)?;
@@ -220,25 +241,41 @@ fn rename_exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Copies the kit into `dest` (which exists), preserving modes and timestamps and
-/// following symlinks like the reference. `<kit>/prepared` is skipped.
+/// Copies the kit into `dest` (which exists), preserving modes and timestamps.
+/// Symlinks that stay inside the kit are copied as (relative) links; links that leave
+/// the kit, or dangle, are refused. `<kit>/prepared` is skipped.
 pub fn copy_kit(kit: &Path, dest: &Path) -> Result<()> {
     let skip = kit.join(PREPARED_DIR);
-    let mut ancestors = Vec::new();
-    copy_dir(kit, dest, &skip, &mut ancestors)
+    copy_dir(kit, kit, dest, &skip)?;
+    set_dir_metadata(kit, dest)
 }
 
-fn copy_dir(src: &Path, dst: &Path, skip: &Path, ancestors: &mut Vec<(u64, u64)>) -> Result<()> {
-    let meta = fs::metadata(src).map_err(|e| io_error(src, e))?;
-    let id = (meta.dev(), meta.ino());
-    if ancestors.contains(&id) {
-        return Err(Error::new(
-            ErrorCode::InvalidKit,
-            format!("Symlink loop in the startup kit at {}", src.display()),
-            "Remove the looping link from the kit.",
-        ));
+fn link_error(what: &str, from: &Path, target: &Path) -> Error {
+    Error::invalid_kit(
+        format!("{what} in the startup kit: {} -> {}", from.display(), target.display()),
+        "Replace the link with the file it points to, or point it inside the kit.",
+    )
+}
+
+/// `to` relative to the directory `from_dir` (both absolute, normalised).
+fn relative_to(from_dir: &Path, to: &Path) -> PathBuf {
+    let from: Vec<_> = from_dir.components().collect();
+    let target: Vec<_> = to.components().collect();
+    let common = from.iter().zip(&target).take_while(|(a, b)| a == b).count();
+    let mut rel = PathBuf::new();
+    for _ in common..from.len() {
+        rel.push("..");
     }
-    ancestors.push(id);
+    for part in &target[common..] {
+        rel.push(part.as_os_str());
+    }
+    if rel.as_os_str().is_empty() {
+        rel.push(".");
+    }
+    rel
+}
+
+fn copy_dir(kit: &Path, src: &Path, dst: &Path, skip: &Path) -> Result<()> {
     let entries = fs::read_dir(src).map_err(|e| io_error(src, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| io_error(src, e))?;
@@ -247,25 +284,44 @@ fn copy_dir(src: &Path, dst: &Path, skip: &Path, ancestors: &mut Vec<(u64, u64)>
             continue;
         }
         let to = dst.join(entry.file_name());
-        let entry_meta = fs::metadata(&from).map_err(|e| io_error(&from, e))?;
-        if entry_meta.is_dir() {
+        let meta = fs::symlink_metadata(&from).map_err(|e| io_error(&from, e))?;
+        if meta.file_type().is_symlink() {
+            let target = fs::read_link(&from).map_err(|e| io_error(&from, e))?;
+            let resolved = from
+                .canonicalize()
+                .map_err(|_| link_error("Broken symlink", &from, &target))?;
+            if !resolved.starts_with(kit) || resolved.starts_with(skip) {
+                return Err(link_error("Symlink pointing outside the kit", &from, &target));
+            }
+            // Relative, so that the copy points into the copy and never back at the input.
+            let resolved_dir = from
+                .parent()
+                .and_then(|p| p.canonicalize().ok())
+                .unwrap_or_else(|| kit.to_path_buf());
+            let relative = relative_to(&resolved_dir, &resolved);
+            std::os::unix::fs::symlink(&relative, &to).map_err(|e| io_error(&to, e))?;
+        } else if meta.is_dir() {
             fs::create_dir(&to).map_err(|e| io_error(&to, e))?;
-            copy_dir(&from, &to, skip, ancestors)?;
-        } else if entry_meta.is_file() {
+            copy_dir(kit, &from, &to, skip)?;
+            set_dir_metadata(&from, &to)?;
+        } else if meta.is_file() {
             fs::copy(&from, &to).map_err(|e| io_error(&from, e))?;
-            copy_times(&entry_meta, &to)?;
+            copy_times(&meta, &to)?;
         } else {
             return Err(Error::invalid_kit(
-                format!(
-                    "Unsupported file type in the startup kit: {}",
-                    from.display()
-                ),
-                "A kit holds only regular files and directories.",
+                format!("Unsupported file type in the startup kit: {}", from.display()),
+                "A kit holds only regular files, directories and links inside the kit.",
             ));
         }
     }
-    ancestors.pop();
-    fs::set_permissions(dst, meta.permissions()).map_err(|e| io_error(dst, e))?;
+    Ok(())
+}
+
+/// The source directory's mode (never world-writable) and timestamps.
+fn set_dir_metadata(src: &Path, dst: &Path) -> Result<()> {
+    let meta = fs::metadata(src).map_err(|e| io_error(src, e))?;
+    let mode = meta.permissions().mode() & 0o7775;
+    fs::set_permissions(dst, fs::Permissions::from_mode(mode)).map_err(|e| io_error(dst, e))?;
     copy_times(&meta, dst)
 }
 

@@ -48,11 +48,7 @@ fn non_empty(value: &Option<String>) -> Option<&str> {
 
 /// Runs one prepare. Warnings are appended to `warnings` as they arise, also when the
 /// prepare fails afterwards.
-pub fn prepare(
-    request: &PrepareRequest,
-    registry: &Registry,
-    warnings: &mut Vec<String>,
-) -> Result<Prepared> {
+pub fn prepare(request: &PrepareRequest, registry: &Registry, warnings: &mut Vec<String>) -> Result<Prepared> {
     let (positional, flag) = (non_empty(&request.kit), non_empty(&request.kit_flag));
     if positional.is_some() && flag.is_some() {
         return Err(Error::invalid_args(
@@ -106,13 +102,7 @@ pub fn prepare(
         kit_dir: staging.path().to_path_buf(),
         ..kit_info.clone()
     };
-    let mut staged = StagedKit::new(
-        staged_info,
-        kit.clone(),
-        output.clone(),
-        &known_launchers,
-        warnings,
-    );
+    let mut staged = StagedKit::new(staged_info, kit.clone(), output.clone(), &known_launchers, warnings);
     target.prepare_staged(&mut staged, target_config.as_ref())?;
     staging.commit(&output)?;
     tracing::debug!(output = %output.display(), "output replaced");

@@ -18,10 +18,7 @@ pub fn repr(value: &Value) -> String {
             _ => n.to_string(),
         },
         Value::String(s) => str_repr(s),
-        Value::Sequence(items) => format!(
-            "[{}]",
-            items.iter().map(repr).collect::<Vec<_>>().join(", ")
-        ),
+        Value::Sequence(items) => format!("[{}]", items.iter().map(repr).collect::<Vec<_>>().join(", ")),
         Value::Mapping(map) => format!(
             "{{{}}}",
             map.iter()
@@ -85,10 +82,7 @@ pub fn sorted_list(keys: &[&Value]) -> String {
             _ => repr(a).cmp(&repr(b)),
         })
     });
-    format!(
-        "[{}]",
-        keys.iter().map(|k| repr(k)).collect::<Vec<_>>().join(", ")
-    )
+    format!("[{}]", keys.iter().map(|k| repr(k)).collect::<Vec<_>>().join(", "))
 }
 
 #[cfg(test)]

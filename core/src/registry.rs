@@ -59,17 +59,10 @@ impl DynTarget for StaticTarget {
     fn config_schema(&self) -> Result<serde_json::Value> {
         self.0.config_schema()
     }
-    fn validate_config(
-        &self,
-        config: &crate::RuntimeConfig,
-    ) -> Result<Box<dyn std::any::Any + Send + Sync>> {
+    fn validate_config(&self, config: &crate::RuntimeConfig) -> Result<Box<dyn std::any::Any + Send + Sync>> {
         self.0.validate_config(config)
     }
-    fn prepare_staged(
-        &self,
-        kit: &mut crate::StagedKit<'_>,
-        config: &(dyn std::any::Any + Send + Sync),
-    ) -> Result<()> {
+    fn prepare_staged(&self, kit: &mut crate::StagedKit<'_>, config: &(dyn std::any::Any + Send + Sync)) -> Result<()> {
         self.0.prepare_staged(kit, config)
     }
     fn describe(
@@ -87,8 +80,7 @@ impl Registry {
     /// plugin search path. Two linked targets that claim one name are an error: picking
     /// either would be a silent guess.
     pub fn collect(builtin_crates: &[&str]) -> Result<Registry> {
-        let mut registrations: Vec<&'static Registration> =
-            inventory::iter::<Registration>.into_iter().collect();
+        let mut registrations: Vec<&'static Registration> = inventory::iter::<Registration>.into_iter().collect();
         registrations.sort_by_key(|r| (r.target.name(), r.crate_name));
         for pair in registrations.windows(2) {
             if pair[0].target.name() == pair[1].target.name() {
@@ -132,10 +124,7 @@ impl Registry {
 
     /// Names of the linked targets.
     pub fn linked_names(&self) -> Vec<String> {
-        self.linked
-            .iter()
-            .map(|e| e.target.name().to_string())
-            .collect()
+        self.linked.iter().map(|e| e.target.name().to_string()).collect()
     }
 
     /// Every target: linked ones and the executable plugins on the search path (whose
@@ -158,10 +147,7 @@ impl Registry {
 
     /// Names for messages: linked targets and discovered plugins.
     pub fn all_names(&self) -> Vec<String> {
-        self.all()
-            .iter()
-            .map(|e| e.target.name().to_string())
-            .collect()
+        self.all().iter().map(|e| e.target.name().to_string()).collect()
     }
 
     /// The target called `name`: linked first, then an executable plugin.
@@ -179,9 +165,6 @@ impl Registry {
     /// Every launcher a linked target installs: a kit prepared for one runtime may be
     /// prepared again for another.
     pub fn launchers(&self) -> Vec<LauncherClass> {
-        self.linked
-            .iter()
-            .filter_map(|e| e.target.launcher())
-            .collect()
+        self.linked.iter().filter_map(|e| e.target.launcher()).collect()
     }
 }

@@ -65,13 +65,12 @@ pub fn render_ok(data: &Map<String, Value>, format: Format, printed: &mut Printe
     match format {
         Format::Txt => {
             for (key, value) in data {
-                printed
-                    .stdout
-                    .push_str(&format!("{key}: {}\n", plain(value)));
+                printed.stdout.push_str(&format!("{key}: {}\n", plain(value)));
             }
         }
         Format::Json => {
-            let envelope = json!({"schema_version": "1", "status": "ok", "exit_code": 0, "data": Value::Object(data.clone())});
+            let envelope =
+                json!({"schema_version": "1", "status": "ok", "exit_code": 0, "data": Value::Object(data.clone())});
             printed.stdout.push_str(&json::to_line(&envelope));
             printed.stdout.push('\n');
         }

@@ -43,9 +43,7 @@ fn types_of(alts: &[&Value]) -> Vec<String> {
     for alt in alts {
         match alt.get("type") {
             Some(Value::String(t)) => types.push(t.clone()),
-            Some(Value::Array(ts)) => {
-                types.extend(ts.iter().filter_map(Value::as_str).map(str::to_string))
-            }
+            Some(Value::Array(ts)) => types.extend(ts.iter().filter_map(Value::as_str).map(str::to_string)),
             _ if alt.get("const").is_some() => types.push("string".into()),
             _ => {}
         }

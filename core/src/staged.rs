@@ -59,11 +59,7 @@ impl<'a> StagedKit<'a> {
     /// Replaces the job launcher and resource manager in `resources.json.default`
     /// with the passthrough manager and `launcher` (for this kit's role) with `args`,
     /// warning about configuration that will no longer be used.
-    pub fn install_launcher(
-        &mut self,
-        launcher: LauncherClass,
-        args: Map<String, Value>,
-    ) -> Result<()> {
+    pub fn install_launcher(&mut self, launcher: LauncherClass, args: Map<String, Value>) -> Result<()> {
         let path = launcher.path_for(self.info.role);
         let local = self.local_dir();
         let known = self.known_launchers;
@@ -71,21 +67,9 @@ impl<'a> StagedKit<'a> {
     }
 
     /// Like [`install_launcher`](Self::install_launcher) with an explicit id and class path.
-    pub fn install_launcher_path(
-        &mut self,
-        id: &str,
-        path: &str,
-        args: Map<String, Value>,
-    ) -> Result<()> {
+    pub fn install_launcher_path(&mut self, id: &str, path: &str, args: Map<String, Value>) -> Result<()> {
         let local = self.local_dir();
-        patch::resources::install_launcher(
-            &local,
-            self.known_launchers,
-            id,
-            path,
-            args,
-            self.warnings,
-        )
+        patch::resources::install_launcher(&local, self.known_launchers, id, path, args, self.warnings)
     }
 
     /// Points server job and snapshot storage into the mounted workspace.
@@ -96,10 +80,7 @@ impl<'a> StagedKit<'a> {
 
     /// Loads `local/comm_config.json` (or the reference's default), lets `edit` change
     /// it and writes it back.
-    pub fn edit_comm_config(
-        &mut self,
-        edit: impl FnOnce(&mut patch::comm::CommConfig) -> Result<()>,
-    ) -> Result<()> {
+    pub fn edit_comm_config(&mut self, edit: impl FnOnce(&mut patch::comm::CommConfig) -> Result<()>) -> Result<()> {
         patch::comm::edit(&self.local_dir(), edit)
     }
 

@@ -78,25 +78,14 @@ pub trait DynTarget: Send + Sync {
     /// JSON Schema of the config file.
     fn config_schema(&self) -> Result<serde_json::Value>;
     fn validate_config(&self, config: &RuntimeConfig) -> Result<Box<dyn Any + Send + Sync>>;
-    fn prepare_staged(
-        &self,
-        kit: &mut StagedKit<'_>,
-        config: &(dyn Any + Send + Sync),
-    ) -> Result<()>;
-    fn describe(
-        &self,
-        kit: &KitInfo,
-        config: &(dyn Any + Send + Sync),
-        output: &Path,
-    ) -> Result<Outcome>;
+    fn prepare_staged(&self, kit: &mut StagedKit<'_>, config: &(dyn Any + Send + Sync)) -> Result<()>;
+    fn describe(&self, kit: &KitInfo, config: &(dyn Any + Send + Sync), output: &Path) -> Result<Outcome>;
 }
 
 fn typed<'c, C: 'static>(name: &str, config: &'c (dyn Any + Send + Sync)) -> Result<&'c C> {
-    config.downcast_ref::<C>().ok_or_else(|| {
-        Error::internal(format!(
-            "target '{name}' was given a config it did not produce"
-        ))
-    })
+    config
+        .downcast_ref::<C>()
+        .ok_or_else(|| Error::internal(format!("target '{name}' was given a config it did not produce")))
 }
 
 impl<T: RuntimeTarget> DynTarget for T {
@@ -115,22 +104,13 @@ impl<T: RuntimeTarget> DynTarget for T {
     fn validate_config(&self, config: &RuntimeConfig) -> Result<Box<dyn Any + Send + Sync>> {
         Ok(Box::new(RuntimeTarget::validate_config(self, config)?))
     }
-    fn prepare_staged(
-        &self,
-        kit: &mut StagedKit<'_>,
-        config: &(dyn Any + Send + Sync),
-    ) -> Result<()> {
+    fn prepare_staged(&self, kit: &mut StagedKit<'_>, config: &(dyn Any + Send + Sync)) -> Result<()> {
         let config = typed::<T::Config>(RuntimeTarget::name(self), config)?;
         self.patch_resources(kit, config)?;
         self.patch_comm_config(kit, config)?;
         self.emit_artifacts(kit, config)
     }
-    fn describe(
-        &self,
-        kit: &KitInfo,
-        config: &(dyn Any + Send + Sync),
-        output: &Path,
-    ) -> Result<Outcome> {
+    fn describe(&self, kit: &KitInfo, config: &(dyn Any + Send + Sync), output: &Path) -> Result<Outcome> {
         let config = typed::<T::Config>(RuntimeTarget::name(self), config)?;
         Ok(RuntimeTarget::describe(self, kit, config, output))
     }

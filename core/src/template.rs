@@ -84,18 +84,12 @@ mod tests {
         let t = "a @@X@@ b\n    @@LINES@@\n    @@EMPTY@@\n    @@TEXT@@\nend\n";
         let values = [
             ("X", Fill::Text("@@LINES@@".into())),
-            (
-                "LINES",
-                Fill::Lines(vec!["one".into(), "'two\nthree'".into()]),
-            ),
+            ("LINES", Fill::Lines(vec!["one".into(), "'two\nthree'".into()])),
             ("EMPTY", Fill::Lines(vec![])),
             ("TEXT", Fill::Text("x\ny".into())),
         ];
         let got = render(t, &values).expect("renders");
-        assert_eq!(
-            got,
-            "a @@LINES@@ b\n    one\n    'two\nthree'\n    x\ny\nend\n"
-        );
+        assert_eq!(got, "a @@LINES@@ b\n    one\n    'two\nthree'\n    x\ny\nend\n");
     }
 
     #[test]

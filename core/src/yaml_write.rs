@@ -21,10 +21,7 @@ fn is_plain_safe(s: &str) -> bool {
     if !(first.is_ascii_alphabetic() || first == '/' || first == '_') {
         return false;
     }
-    if !s
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "_./@-".contains(c))
-    {
+    if !s.chars().all(|c| c.is_ascii_alphanumeric() || "_./@-".contains(c)) {
         return false;
     }
     // Words YAML 1.1 resolves to booleans or null.
@@ -133,12 +130,7 @@ mod tests {
         ] {
             assert!(string(s).starts_with('"'), "{s}");
         }
-        for s in [
-            "site-1",
-            "nvflare/nvflare",
-            "IfNotPresent",
-            "/usr/local/bin/python3",
-        ] {
+        for s in ["site-1", "nvflare/nvflare", "IfNotPresent", "/usr/local/bin/python3"] {
             assert_eq!(string(s), s);
         }
     }

@@ -29,17 +29,13 @@ impl CommConfig {
 
     /// `internal.scheme`.
     pub fn set_scheme(&mut self, scheme: &str) -> Result<()> {
-        self.internal()?
-            .insert("scheme".into(), Value::String(scheme.into()));
+        self.internal()?.insert("scheme".into(), Value::String(scheme.into()));
         Ok(())
     }
 
     /// `internal.resources`, created empty when absent.
     pub fn internal_resources(&mut self) -> Result<&mut Map<String, Value>> {
-        let resources = self
-            .internal()?
-            .entry("resources")
-            .or_insert_with(|| json!({}));
+        let resources = self.internal()?.entry("resources").or_insert_with(|| json!({}));
         resources.as_object_mut().ok_or_else(|| {
             Error::invalid_kit(
                 "comm_config.json internal.resources must be a mapping.",

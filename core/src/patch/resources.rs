@@ -13,8 +13,7 @@ use crate::target::LauncherClass;
 
 pub const PASSTHROUGH_RESOURCE_MANAGER: &str =
     "nvflare.app_common.resource_managers.passthrough_resource_manager.PassthroughResourceManager";
-pub const GPU_RESOURCE_MANAGER: &str =
-    "nvflare.app_common.resource_managers.gpu_resource_manager.GPUResourceManager";
+pub const GPU_RESOURCE_MANAGER: &str = "nvflare.app_common.resource_managers.gpu_resource_manager.GPUResourceManager";
 pub const GPU_RESOURCE_CONSUMER: &str =
     "nvflare.app_common.resource_consumers.gpu_resource_consumer.GPUResourceConsumer";
 
@@ -67,9 +66,7 @@ fn launcher_replacement_discards_config(
         return false;
     }
     let id = component.get("id").and_then(Value::as_str);
-    if id == Some(launcher_id)
-        && component.get("path").and_then(Value::as_str) != Some(launcher_path)
-    {
+    if id == Some(launcher_id) && component.get("path").and_then(Value::as_str) != Some(launcher_path) {
         return true;
     }
     !path_in(component, builtin)
@@ -134,17 +131,13 @@ pub fn install_launcher(
     for component in components.iter().filter_map(Value::as_object) {
         let id = component.get("id").and_then(Value::as_str);
         match id {
-            Some(RESOURCE_CONSUMER_ID)
-                if has_custom_config(component, &BUILTIN_RESOURCE_CONSUMERS) =>
-            {
+            Some(RESOURCE_CONSUMER_ID) if has_custom_config(component, &BUILTIN_RESOURCE_CONSUMERS) => {
                 warnings.push(format!(
                     "deploy prepare removes component '{RESOURCE_CONSUMER_ID}' from resources.json.default; \
                      existing resource consumer configuration will not be used by the prepared runtime."
                 ));
             }
-            Some(RESOURCE_MANAGER_ID)
-                if has_custom_config(component, &BUILTIN_RESOURCE_MANAGERS) =>
-            {
+            Some(RESOURCE_MANAGER_ID) if has_custom_config(component, &BUILTIN_RESOURCE_MANAGERS) => {
                 warnings.push(
                     "deploy prepare replaces component 'resource_manager' with PassthroughResourceManager; \
                      existing resource manager path/args will not be used by the prepared runtime."
@@ -171,12 +164,9 @@ pub fn install_launcher(
 
     components.retain(|c| {
         let id = c.get("id").and_then(Value::as_str);
-        !id.is_some_and(|id| {
-            launcher_ids.contains(&id) || id == RESOURCE_CONSUMER_ID || id == RESOURCE_MANAGER_ID
-        })
+        !id.is_some_and(|id| launcher_ids.contains(&id) || id == RESOURCE_CONSUMER_ID || id == RESOURCE_MANAGER_ID)
     });
-    components
-        .push(json!({"id": RESOURCE_MANAGER_ID, "path": PASSTHROUGH_RESOURCE_MANAGER, "args": {}}));
+    components.push(json!({"id": RESOURCE_MANAGER_ID, "path": PASSTHROUGH_RESOURCE_MANAGER, "args": {}}));
     components.push(json!({"id": launcher_id, "path": launcher_path, "args": Value::Object(args)}));
     save(local, &resources)
 }

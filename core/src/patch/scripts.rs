@@ -8,13 +8,7 @@ use crate::error::Result;
 use crate::staged::io_error;
 
 /// Scripts a provisioned kit (or an earlier prepare) may carry in `startup/`.
-pub const START_SCRIPTS: [&str; 5] = [
-    "start.sh",
-    "sub_start.sh",
-    "stop_fl.sh",
-    "docker.sh",
-    "start_docker.sh",
-];
+pub const START_SCRIPTS: [&str; 5] = ["start.sh", "sub_start.sh", "stop_fl.sh", "docker.sh", "start_docker.sh"];
 
 pub fn remove_start_scripts(startup: &Path, keep: &[&str]) -> Result<()> {
     for name in START_SCRIPTS.iter().filter(|n| !keep.contains(n)) {
@@ -28,9 +22,7 @@ pub fn remove_start_scripts(startup: &Path, keep: &[&str]) -> Result<()> {
 
 /// `chmod u+x,g+x,o+x`.
 pub fn add_exec_bits(path: &Path) -> Result<()> {
-    let mut perms = std::fs::metadata(path)
-        .map_err(|e| io_error(path, e))?
-        .permissions();
+    let mut perms = std::fs::metadata(path).map_err(|e| io_error(path, e))?.permissions();
     perms.set_mode(perms.mode() | 0o111);
     std::fs::set_permissions(path, perms).map_err(|e| io_error(path, e))
 }

@@ -8,11 +8,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::patch::resources;
 
-pub fn relocate_server_storage(
-    local: &Path,
-    workspace: &str,
-    warnings: &mut Vec<String>,
-) -> Result<()> {
+pub fn relocate_server_storage(local: &Path, workspace: &str, warnings: &mut Vec<String>) -> Result<()> {
     let mut doc = resources::load(local)?;
     let snapshot_root = format!("{workspace}/snapshot-storage");
     if let Some(persistor) = doc.get_mut("snapshot_persistor") {
@@ -39,9 +35,7 @@ pub fn relocate_server_storage(
         if component.get("id").and_then(Value::as_str) != Some("job_manager") {
             continue;
         }
-        let args = component
-            .entry("args")
-            .or_insert_with(|| Value::Object(Map::new()));
+        let args = component.entry("args").or_insert_with(|| Value::Object(Map::new()));
         if args.is_null() {
             *args = Value::Object(Map::new());
         }

@@ -7,8 +7,7 @@ use crate::staged::io_error;
 
 pub const STUDY_DATA_YAML: &str = "study_data.yaml";
 
-pub const STUDY_DATA_TEMPLATE: &str =
-    "# Study data mapping used by Docker and Kubernetes job launchers.
+pub const STUDY_DATA_TEMPLATE: &str = "# Study data mapping used by Docker and Kubernetes job launchers.
 # Example:
 # default:
 #   training:

@@ -40,9 +40,7 @@ pub fn apply(kit: &mut StagedKit<'_>, edits: &Value) -> Result<()> {
         return Err(bad(format_args!("unknown edit '{unknown}'")));
     }
     if let Some(launcher) = edits.get("launcher") {
-        let launcher = launcher
-            .as_object()
-            .ok_or_else(|| bad("launcher must be an object"))?;
+        let launcher = launcher.as_object().ok_or_else(|| bad("launcher must be an object"))?;
         let id = str_field(launcher, "id", "launcher")?.to_string();
         let path = str_field(launcher, "path", "launcher")?.to_string();
         let args = match launcher.get("args") {
@@ -92,11 +90,7 @@ pub fn apply(kit: &mut StagedKit<'_>, edits: &Value) -> Result<()> {
     if let Some(scripts) = edits.get("remove_start_scripts") {
         let keep: Vec<String> = match scripts.get("keep") {
             None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect(),
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
             Some(_) => return Err(bad("remove_start_scripts.keep must be a list of names")),
         };
         let keep: Vec<&str> = keep.iter().map(String::as_str).collect();

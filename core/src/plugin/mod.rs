@@ -33,10 +33,7 @@ pub fn search_dirs() -> Vec<PathBuf> {
 }
 
 fn is_valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// The first `flare-deploy-target-<name>` file in `dirs`.

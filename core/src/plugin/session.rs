@@ -32,12 +32,7 @@ fn plugin_error(code: ErrorCode, path: &Path, what: impl std::fmt::Display, hint
 
 impl Session {
     /// Starts the plugin and checks the protocol version and the name it answers to.
-    pub fn start(
-        path: &Path,
-        expected_name: &str,
-        cwd: Option<&Path>,
-        timeout: Duration,
-    ) -> Result<Session> {
+    pub fn start(path: &Path, expected_name: &str, cwd: Option<&Path>, timeout: Duration) -> Result<Session> {
         if !super::is_executable(path) {
             return Err(plugin_error(
                 ErrorCode::PluginNotExecutable,
@@ -87,9 +82,7 @@ impl Session {
                         text.push_str(&String::from_utf8_lossy(&buf[..n]));
                         if text.len() > STDERR_KEEP * 2 {
                             let cut = text.len() - STDERR_KEEP;
-                            let cut = (cut..text.len())
-                                .find(|i| text.is_char_boundary(*i))
-                                .unwrap_or(cut);
+                            let cut = (cut..text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(cut);
                             text.drain(..cut);
                         }
                     }
@@ -118,10 +111,7 @@ impl Session {
                     .map_or("(none)".to_string(), Value::to_string)
             )));
         }
-        let name = answer
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let name = answer.get("name").and_then(Value::as_str).unwrap_or_default();
         if name != expected_name {
             return Err(session.protocol_error(format!(
                 "answers to runtime '{name}', but was found as the plugin for '{expected_name}'"
@@ -146,9 +136,7 @@ impl Session {
             String::new()
         } else {
             let start = text.len().saturating_sub(STDERR_KEEP);
-            let start = (start..text.len())
-                .find(|i| text.is_char_boundary(*i))
-                .unwrap_or(start);
+            let start = (start..text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(start);
             format!(" Its stderr: {}", &text[start..])
         }
     }
@@ -160,10 +148,7 @@ impl Session {
         plugin_error(
             ErrorCode::PluginFailed,
             &self.path,
-            format_args!(
-                "exited without answering '{method}' ({status}).{}",
-                self.stderr_tail()
-            ),
+            format_args!("exited without answering '{method}' ({status}).{}", self.stderr_tail()),
             "Run the plugin by hand to see what fails (docs/plugin-protocol.md).",
         )
     }
@@ -173,9 +158,7 @@ impl Session {
         loop {
             match self.child.try_wait() {
                 Ok(Some(status)) => return Some(status),
-                Ok(None) if start.elapsed() < within => {
-                    std::thread::sleep(Duration::from_millis(10))
-                }
+                Ok(None) if start.elapsed() < within => std::thread::sleep(Duration::from_millis(10)),
                 _ => return None,
             }
         }
@@ -185,24 +168,20 @@ impl Session {
     pub fn call(&mut self, method: &str, params: Value) -> Result<Value> {
         self.next_id += 1;
         let id = self.next_id;
-        let request =
-            json!({"protocol": PROTOCOL_VERSION, "id": id, "method": method, "params": params});
+        let request = json!({"protocol": PROTOCOL_VERSION, "id": id, "method": method, "params": params});
         let mut line = serde_json::to_string(&request).map_err(Error::internal)?;
         line.push('\n');
-        let written = self.stdin.as_mut().map(|stdin| {
-            stdin
-                .write_all(line.as_bytes())
-                .and_then(|()| stdin.flush())
-        });
+        let written = self
+            .stdin
+            .as_mut()
+            .map(|stdin| stdin.write_all(line.as_bytes()).and_then(|()| stdin.flush()));
         if !matches!(written, Some(Ok(()))) {
             return Err(self.exited_error(method));
         }
         tracing::debug!(plugin = %self.path.display(), method, "request sent");
         let response = match self.lines.recv_timeout(self.timeout) {
             Ok(Ok(text)) => text,
-            Ok(Err(_)) | Err(RecvTimeoutError::Disconnected) => {
-                return Err(self.exited_error(method))
-            }
+            Ok(Err(_)) | Err(RecvTimeoutError::Disconnected) => return Err(self.exited_error(method)),
             Err(RecvTimeoutError::Timeout) => {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
@@ -214,22 +193,13 @@ impl Session {
                 ));
             }
         };
-        let value: Value = serde_json::from_str(&response).map_err(|e| {
-            self.protocol_error(format_args!("answered '{method}' with invalid JSON ({e})"))
-        })?;
+        let value: Value = serde_json::from_str(&response)
+            .map_err(|e| self.protocol_error(format_args!("answered '{method}' with invalid JSON ({e})")))?;
         if value.get("id").and_then(Value::as_u64) != Some(id) {
-            return Err(self.protocol_error(format_args!(
-                "answered '{method}' without its request id {id}"
-            )));
+            return Err(self.protocol_error(format_args!("answered '{method}' without its request id {id}")));
         }
         if let Some(error) = value.get("error") {
-            let text = |k: &str| {
-                error
-                    .get(k)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string()
-            };
+            let text = |k: &str| error.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
             let code = match text("code").as_str() {
                 "INVALID_CONFIG" => ErrorCode::InvalidConfig,
                 "INVALID_KIT" => ErrorCode::InvalidKit,
@@ -246,11 +216,10 @@ impl Session {
             };
             return Err(Error::new(code, message, hint));
         }
-        value.get("result").cloned().ok_or_else(|| {
-            self.protocol_error(format_args!(
-                "answered '{method}' with neither result nor error"
-            ))
-        })
+        value
+            .get("result")
+            .cloned()
+            .ok_or_else(|| self.protocol_error(format_args!("answered '{method}' with neither result nor error")))
     }
 
     /// Closes stdin and expects the plugin to exit with status 0.

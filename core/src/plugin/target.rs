@@ -116,13 +116,7 @@ impl DynTarget for ExecutableTarget {
             .cloned()
             .unwrap_or_default();
         if let Some(first) = errors.first() {
-            let text = |k: &str| {
-                first
-                    .get(k)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string()
-            };
+            let text = |k: &str| first.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
             let (path, message) = (text("path"), text("message"));
             let message = if path.is_empty() || message.starts_with(&path) {
                 message
@@ -142,11 +136,7 @@ impl DynTarget for ExecutableTarget {
         }))
     }
 
-    fn prepare_staged(
-        &self,
-        kit: &mut StagedKit<'_>,
-        config: &(dyn Any + Send + Sync),
-    ) -> Result<()> {
+    fn prepare_staged(&self, kit: &mut StagedKit<'_>, config: &(dyn Any + Send + Sync)) -> Result<()> {
         let run = run_state(config)?;
         let mut session = run
             .session
@@ -179,12 +169,7 @@ impl DynTarget for ExecutableTarget {
                 "A plugin may only change files below the staging_dir it is given; fix the plugin.",
             ));
         }
-        for warning in answer
-            .get("warnings")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for warning in answer.get("warnings").and_then(Value::as_array).into_iter().flatten() {
             if let Some(text) = warning.as_str() {
                 kit.warn(text);
             }
@@ -196,10 +181,7 @@ impl DynTarget for ExecutableTarget {
             Some(_) => {
                 return Err(Error::new(
                     ErrorCode::PluginProtocol,
-                    format!(
-                        "Plugin {}: 'prepare' result must be an object",
-                        self.path.display()
-                    ),
+                    format!("Plugin {}: 'prepare' result must be an object", self.path.display()),
                     "See docs/plugin-protocol.md.",
                 ))
             }
@@ -210,19 +192,9 @@ impl DynTarget for ExecutableTarget {
         Ok(())
     }
 
-    fn describe(
-        &self,
-        kit: &KitInfo,
-        config: &(dyn Any + Send + Sync),
-        output: &Path,
-    ) -> Result<Outcome> {
+    fn describe(&self, kit: &KitInfo, config: &(dyn Any + Send + Sync), output: &Path) -> Result<Outcome> {
         let run = run_state(config)?;
-        let stored = run
-            .outcome
-            .lock()
-            .ok()
-            .and_then(|mut o| o.take())
-            .unwrap_or_default();
+        let stored = run.outcome.lock().ok().and_then(|mut o| o.take()).unwrap_or_default();
         // The engine's own fields first, then what the plugin reports.
         let mut outcome = Outcome::new()
             .field("runtime", self.name.as_str())

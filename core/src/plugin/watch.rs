@@ -28,10 +28,7 @@ fn picture(root: &Path, deep: bool, skip: &[PathBuf]) -> Picture {
                 continue;
             }
             let Ok(meta) = entry.metadata() else { continue };
-            map.insert(
-                path.clone(),
-                (meta.len(), meta.mtime(), meta.mtime_nsec(), meta.mode()),
-            );
+            map.insert(path.clone(), (meta.len(), meta.mtime(), meta.mtime_nsec(), meta.mode()));
             if deep && meta.is_dir() {
                 stack.push(path);
             }

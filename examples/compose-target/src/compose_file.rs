@@ -29,10 +29,7 @@ pub fn document(kit: &StagedKit<'_>, config: &ComposeConfig) -> Value {
         .unwrap_or((0, 0));
     let mut service = Map::new();
     service.insert("image".into(), literal(&config.parent.docker_image));
-    service.insert(
-        "container_name".into(),
-        literal(&docker_container_name(&info.name)),
-    );
+    service.insert("container_name".into(), literal(&docker_container_name(&info.name)));
     service.insert("user".into(), json!(format!("{}:{}", owner.0, owner.1)));
     // The script adds the Docker socket's group when it is not root's; so does this file.
     if let Ok(meta) = std::fs::metadata(DOCKER_SOCKET) {
@@ -44,10 +41,7 @@ pub fn document(kit: &StagedKit<'_>, config: &ComposeConfig) -> Value {
     if info.role == Role::Server {
         network.insert("aliases".into(), json!(["server"]));
     }
-    service.insert(
-        "networks".into(),
-        json!({ "nvflare": Value::Object(network) }),
-    );
+    service.insert("networks".into(), json!({ "nvflare": Value::Object(network) }));
     service.insert(
         "volumes".into(),
         json!([

@@ -1,8 +1,7 @@
 //! `runtime: compose` config.
 
 use flare_deploy_core::config::{
-    allowed_keys, optional_json_object, optional_section, optional_str, required_section,
-    required_str,
+    allowed_keys, optional_json_object, optional_section, optional_str, required_section, required_str,
 };
 use flare_deploy_core::{Result, RuntimeConfig};
 use schemars::JsonSchema;
@@ -72,30 +71,19 @@ impl Default for ComposeJobLauncher {
 
 pub fn validate(config: &RuntimeConfig) -> Result<ComposeConfig> {
     let root = &config.root;
-    allowed_keys(
-        root,
-        &["runtime", "parent", "job_launcher"],
-        "compose config",
-    )?;
+    allowed_keys(root, &["runtime", "parent", "job_launcher"], "compose config")?;
     let parent = required_section(root, "parent")?;
     let job = optional_section(root, "job_launcher")?;
     allowed_keys(&parent, &["docker_image", "network"], "parent")?;
-    allowed_keys(
-        &job,
-        &["default_python_path", "default_job_env"],
-        "job_launcher",
-    )?;
+    allowed_keys(&job, &["default_python_path", "default_job_env"], "job_launcher")?;
     let docker_image = required_str(&parent, "docker_image", "parent")?;
     let network = optional_str(&parent, "network", "parent")?.unwrap_or_else(default_network);
-    let default_python_path = optional_str(&job, "default_python_path", "job_launcher")?
-        .unwrap_or_else(default_job_python);
+    let default_python_path =
+        optional_str(&job, "default_python_path", "job_launcher")?.unwrap_or_else(default_job_python);
     let env = optional_json_object(&job, "default_job_env", "job_launcher")?.unwrap_or_default();
     Ok(ComposeConfig {
         runtime: config.runtime().to_string(),
-        parent: ComposeParent {
-            docker_image,
-            network,
-        },
+        parent: ComposeParent { docker_image, network },
         job_launcher: ComposeJobLauncher {
             default_python_path,
             default_job_env: env,

@@ -56,10 +56,7 @@ impl RuntimeTarget for ComposeTarget {
             "default_python_path".into(),
             config.job_launcher.default_python_path.clone().into(),
         );
-        args.insert(
-            "default_job_container_kwargs".into(),
-            Value::Object(Map::new()),
-        );
+        args.insert("default_job_container_kwargs".into(), Value::Object(Map::new()));
         args.insert(
             "default_job_env".into(),
             Value::Object(config.job_launcher.default_job_env.clone()),
@@ -76,9 +73,7 @@ impl RuntimeTarget for ComposeTarget {
             comm.set_scheme("tcp")?;
             let resources = comm.internal_resources()?;
             resources.insert("host".into(), "0.0.0.0".into());
-            resources
-                .entry("connection_security")
-                .or_insert_with(|| "clear".into());
+            resources.entry("connection_security").or_insert_with(|| "clear".into());
             Ok(())
         })
     }
@@ -106,10 +101,7 @@ impl RuntimeTarget for ComposeTarget {
             .field("output", out.as_str())
             .field(
                 "start_command",
-                format!(
-                    "docker compose -f {} up",
-                    shell::quote(&display_path(&file))
-                ),
+                format!("docker compose -f {} up", shell::quote(&display_path(&file))),
             )
             .field("compose_file", display_path(&file))
             .field(

@@ -3,8 +3,8 @@
 //! are the JSON Schema users read (`flare-deploy targets show docker`).
 
 use flare_deploy_core::config::{
-    allowed_keys, optional_json_object, optional_mapping, optional_section, optional_str,
-    required_section, required_str,
+    allowed_keys, optional_json_object, optional_mapping, optional_section, optional_str, required_section,
+    required_str,
 };
 use flare_deploy_core::{pyrepr, Error, Result, RuntimeConfig};
 use schemars::JsonSchema;
@@ -99,36 +99,25 @@ impl Default for DockerJobLauncher {
 
 pub fn validate(config: &RuntimeConfig) -> Result<DockerConfig> {
     let root = &config.root;
-    allowed_keys(
-        root,
-        &["runtime", "parent", "job_launcher"],
-        "docker config",
-    )?;
+    allowed_keys(root, &["runtime", "parent", "job_launcher"], "docker config")?;
     let parent = required_section(root, "parent")?;
     let job_launcher = optional_section(root, "job_launcher")?;
     allowed_keys(&parent, &["docker_image", "network"], "parent")?;
     allowed_keys(
         &job_launcher,
-        &[
-            "default_python_path",
-            "default_job_env",
-            "default_job_container_kwargs",
-        ],
+        &["default_python_path", "default_job_env", "default_job_container_kwargs"],
         "job_launcher",
     )?;
     let docker_image = required_str(&parent, "docker_image", "parent")?;
     let network = optional_str(&parent, "network", "parent")?.unwrap_or_else(default_network);
-    let default_python_path = optional_str(&job_launcher, "default_python_path", "job_launcher")?
-        .unwrap_or_else(default_job_python_path);
+    let default_python_path =
+        optional_str(&job_launcher, "default_python_path", "job_launcher")?.unwrap_or_else(default_job_python_path);
     let env = optional_json_object(&job_launcher, "default_job_env", "job_launcher")?;
     let kwargs_key = "default_job_container_kwargs";
     if let Some(kwargs) = optional_mapping(&job_launcher, kwargs_key, "job_launcher")? {
         let reserved: Vec<&serde_yaml::Value> = kwargs
             .keys()
-            .filter(|k| {
-                k.as_str()
-                    .is_some_and(|k| RESERVED_CONTAINER_KWARGS.contains(&k))
-            })
+            .filter(|k| k.as_str().is_some_and(|k| RESERVED_CONTAINER_KWARGS.contains(&k)))
             .collect();
         if !reserved.is_empty() {
             return Err(Error::invalid_config(
@@ -142,19 +131,12 @@ pub fn validate(config: &RuntimeConfig) -> Result<DockerConfig> {
     }
     Ok(DockerConfig {
         runtime: config.runtime().to_string(),
-        parent: DockerParent {
-            docker_image,
-            network,
-        },
+        parent: DockerParent { docker_image, network },
         job_launcher: DockerJobLauncher {
             default_python_path,
             default_job_env: env.unwrap_or_default(),
-            default_job_container_kwargs: optional_json_object(
-                &job_launcher,
-                kwargs_key,
-                "job_launcher",
-            )?
-            .unwrap_or_default(),
+            default_job_container_kwargs: optional_json_object(&job_launcher, kwargs_key, "job_launcher")?
+                .unwrap_or_default(),
         },
     })
 }

@@ -8,9 +8,7 @@ mod script;
 use std::path::Path;
 
 use flare_deploy_core::prepare::display_path;
-use flare_deploy_core::{
-    shell, LauncherClass, Outcome, Result, Role, RuntimeConfig, RuntimeTarget, StagedKit,
-};
+use flare_deploy_core::{shell, LauncherClass, Outcome, Result, Role, RuntimeConfig, RuntimeTarget, StagedKit};
 use flare_deploy_core::{KitInfo, WORKSPACE_MOUNT_PATH};
 use serde_json::{Map, Value};
 
@@ -77,9 +75,7 @@ impl RuntimeTarget for DockerTarget {
             let resources = comm.internal_resources()?;
             resources.insert("host".into(), "0.0.0.0".into());
             // An existing tls/mtls choice is the operator's; only fill a missing one.
-            resources
-                .entry("connection_security")
-                .or_insert_with(|| "clear".into());
+            resources.entry("connection_security").or_insert_with(|| "clear".into());
             Ok(())
         })
     }
@@ -103,10 +99,7 @@ impl RuntimeTarget for DockerTarget {
                 "start_command",
                 format!("cd {} && ./startup/{START_SCRIPT}", shell::quote(&out)),
             )
-            .field(
-                "start_script",
-                display_path(&output.join("startup").join(START_SCRIPT)),
-            )
+            .field("start_script", display_path(&output.join("startup").join(START_SCRIPT)))
             .field(
                 "resources",
                 display_path(&output.join("local").join("resources.json.default")),

@@ -43,10 +43,7 @@ pub fn render(kit: &KitInfo, config: &DockerConfig) -> Result<String> {
         Role::Server => vec!["--network-alias server \\".to_string()],
         _ => Vec::new(),
     };
-    let publish_ports: Vec<String> = published_ports(kit)
-        .iter()
-        .map(|p| format!("-p {p}:{p} \\"))
-        .collect();
+    let publish_ports: Vec<String> = published_ports(kit).iter().map(|p| format!("-p {p}:{p} \\")).collect();
     // One quoted word per line, each but the last continued with a backslash.
     let command = parent_command(kit);
     let command_lines: Vec<String> = command
@@ -63,18 +60,9 @@ pub fn render(kit: &KitInfo, config: &DockerConfig) -> Result<String> {
             "DOCKER_IMAGE",
             Fill::Text(shell::double_quote(&config.parent.docker_image)),
         ),
-        (
-            "SITE_NAME_IN_QUOTES",
-            Fill::Text(shell::double_quoted_inner(&kit.name)),
-        ),
-        (
-            "NETWORK_NAME",
-            Fill::Text(shell::double_quote(&config.parent.network)),
-        ),
-        (
-            "CONTAINER_NAME",
-            Fill::Text(shell::quote(&container_name(&kit.name))),
-        ),
+        ("SITE_NAME_IN_QUOTES", Fill::Text(shell::double_quoted_inner(&kit.name))),
+        ("NETWORK_NAME", Fill::Text(shell::double_quote(&config.parent.network))),
+        ("CONTAINER_NAME", Fill::Text(shell::quote(&container_name(&kit.name)))),
         ("SERVER_NETWORK_ARGS", Fill::Lines(server_network_args)),
         ("PUBLISH_PORTS", Fill::Lines(publish_ports)),
         ("PARENT_COMMAND", Fill::Lines(command_lines)),

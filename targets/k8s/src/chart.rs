@@ -119,14 +119,8 @@ fn values_yaml(kit: &KitInfo, config: &K8sConfig) -> Value {
     v.insert("name".into(), kit.name.clone().into());
     match kit.role {
         Role::Server => {
-            v.insert(
-                "appName".into(),
-                stable_k8s_name(&kit.name, NAME_MAX).into(),
-            );
-            v.insert(
-                "serviceName".into(),
-                config.server_service_name.clone().into(),
-            );
+            v.insert("appName".into(), stable_k8s_name(&kit.name, NAME_MAX).into());
+            v.insert("serviceName".into(), config.server_service_name.clone().into());
             v.insert("image".into(), image_values(config, "IfNotPresent"));
             v.extend(common_head(config).map(|(k, val)| (k.to_string(), val)));
             let fed = kit.fed_learn_port.unwrap_or(DEFAULT_FED_LEARN_PORT);
@@ -135,10 +129,7 @@ fn values_yaml(kit: &KitInfo, config: &K8sConfig) -> Value {
             v.insert("adminPort".into(), admin.map_or(Value::Null, Value::from));
             v.insert("parentPort".into(), config.parent.parent_port.into());
             v.insert("resources".into(), config.parent.resources.clone());
-            v.insert(
-                "securityContext".into(),
-                config.parent.pod_security_context.clone(),
-            );
+            v.insert("securityContext".into(), config.parent.pod_security_context.clone());
             v.insert("hostPortEnabled".into(), false.into());
             v.insert("tcpConfigMapEnabled".into(), false.into());
             v.insert(
@@ -148,18 +139,12 @@ fn values_yaml(kit: &KitInfo, config: &K8sConfig) -> Value {
         }
         _ => {
             v.insert("siteName".into(), kit.name.clone().into());
-            v.insert(
-                "serviceName".into(),
-                stable_k8s_name(&kit.name, NAME_MAX).into(),
-            );
+            v.insert("serviceName".into(), stable_k8s_name(&kit.name, NAME_MAX).into());
             v.insert("image".into(), image_values(config, "Always"));
             v.extend(common_head(config).map(|(k, val)| (k.to_string(), val)));
             v.insert("port".into(), config.parent.parent_port.into());
             v.insert("service".into(), json!({"annotations": {}}));
-            v.insert(
-                "securityContext".into(),
-                config.parent.pod_security_context.clone(),
-            );
+            v.insert("securityContext".into(), config.parent.pod_security_context.clone());
             v.insert("resources".into(), config.parent.resources.clone());
         }
     }

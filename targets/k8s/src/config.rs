@@ -2,8 +2,7 @@
 //! (reference spec section 2.3).
 
 use flare_deploy_core::config::{
-    allowed_keys, optional_int, optional_json_object, optional_section, optional_str,
-    required_section, required_str,
+    allowed_keys, optional_int, optional_json_object, optional_section, optional_str, required_section, required_str,
 };
 use flare_deploy_core::naming::{is_dns1035_label, is_dns1123_label, is_dns1123_subdomain};
 use flare_deploy_core::{pyrepr, Error, Result, RuntimeConfig, WORKSPACE_MOUNT_PATH};
@@ -134,13 +133,7 @@ pub struct K8sJobLauncher {
     pub image_pull_secrets: Option<Vec<String>>,
 }
 
-fn check_name(
-    root: &Mapping,
-    key: &str,
-    valid: fn(&str) -> bool,
-    kind: &str,
-    hint: &str,
-) -> Result<Option<String>> {
+fn check_name(root: &Mapping, key: &str, valid: fn(&str) -> bool, kind: &str, hint: &str) -> Result<Option<String>> {
     let Some(value) = root.get(key) else {
         return Ok(None);
     };
@@ -197,13 +190,7 @@ pub fn validate(config: &RuntimeConfig) -> Result<K8sConfig> {
     let root = &config.root;
     allowed_keys(
         root,
-        &[
-            "runtime",
-            "namespace",
-            "server_service_name",
-            "parent",
-            "job_launcher",
-        ],
+        &["runtime", "namespace", "server_service_name", "parent", "job_launcher"],
         "k8s config",
     )?;
     let parent = required_section(root, "parent")?;
@@ -252,28 +239,19 @@ pub fn validate(config: &RuntimeConfig) -> Result<K8sConfig> {
     )?;
     let parent_port = match optional_int(&parent, "parent_port", "parent")? {
         None => DEFAULT_PARENT_PORT,
-        Some(port) => u16::try_from(port)
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| {
-                Error::invalid_config(
-                    format!(
-                        "parent.parent_port must be a port number between 1 and 65535, got {port}."
-                    ),
-                    FIX_HINT,
-                )
-            })?,
+        Some(port) => u16::try_from(port).ok().filter(|p| *p != 0).ok_or_else(|| {
+            Error::invalid_config(
+                format!("parent.parent_port must be a port number between 1 and 65535, got {port}."),
+                FIX_HINT,
+            )
+        })?,
     };
     let workspace_pvc = optional_str(&parent, "workspace_pvc", "parent")?;
     let workspace_mount_path = optional_str(&parent, "workspace_mount_path", "parent")?;
     let python_path = optional_str(&parent, "python_path", "parent")?;
     let resources = optional_json_object(&parent, "resources", "parent")?;
     let pod_security_context = optional_json_object(&parent, "pod_security_context", "parent")?;
-    let image_pull_secrets = secret_names(
-        &parent,
-        "image_pull_secrets",
-        "parent image pull references",
-    )?;
+    let image_pull_secrets = secret_names(&parent, "image_pull_secrets", "parent image pull references")?;
     let config_file_path = optional_str(&job, "config_file_path", "job_launcher")?;
     let default_python_path = optional_str(&job, "default_python_path", "job_launcher")?;
     let pending_timeout = if job.contains_key("pending_timeout") {
@@ -288,13 +266,8 @@ pub fn validate(config: &RuntimeConfig) -> Result<K8sConfig> {
     } else {
         None
     };
-    let job_pod_security_context =
-        optional_json_object(&job, "job_pod_security_context", "job_launcher")?;
-    let job_image_pull_secrets = secret_names(
-        &job,
-        "image_pull_secrets",
-        "job launcher image pull references",
-    )?;
+    let job_pod_security_context = optional_json_object(&job, "job_pod_security_context", "job_launcher")?;
+    let job_image_pull_secrets = secret_names(&job, "image_pull_secrets", "job launcher image pull references")?;
 
     Ok(K8sConfig {
         runtime: config.runtime().to_string(),

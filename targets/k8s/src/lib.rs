@@ -62,25 +62,17 @@ impl RuntimeTarget for K8sTarget {
         let mut args = Map::new();
         args.insert(
             "config_file_path".into(),
-            job.config_file_path
-                .clone()
-                .map_or(Value::Null, Value::from),
+            job.config_file_path.clone().map_or(Value::Null, Value::from),
         );
         args.insert(
             "study_data_pvc_file_path".into(),
             format!("{mount}/local/study_data.yaml").into(),
         );
         args.insert("namespace".into(), config.namespace.clone().into());
-        args.insert(
-            "default_python_path".into(),
-            job.default_python_path.clone().into(),
-        );
+        args.insert("default_python_path".into(), job.default_python_path.clone().into());
         args.insert("workspace_mount_path".into(), mount.clone().into());
         if let Some(timeout) = job.pending_timeout {
-            args.insert(
-                "pending_timeout".into(),
-                timeout.map_or(Value::Null, Value::from),
-            );
+            args.insert("pending_timeout".into(), timeout.map_or(Value::Null, Value::from));
         }
         if let Some(context) = &job.job_pod_security_context {
             args.insert("security_context".into(), Value::Object(context.clone()));
