@@ -14,6 +14,57 @@ use crate::pyrepr;
 /// Largest config file accepted (1 MiB).
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
+/// Deepest `[ ]` / `{ }` nesting accepted. The YAML parser takes quadratic time on
+/// absurd nesting, so it is refused before parsing.
+pub const MAX_FLOW_NESTING: usize = 64;
+
+/// Whether flow collections nest deeper than `limit` outside quoted scalars and comments
+/// (a conservative scan; real configs nest two or three levels).
+fn flow_nesting_exceeds(text: &str, limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut previous = '\n';
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match quote {
+            Some('\'') if c == '\'' => {
+                if chars.peek() == Some(&'\'') {
+                    chars.next();
+                } else {
+                    quote = None;
+                }
+            }
+            Some('"') if c == '\\' => {
+                chars.next();
+            }
+            Some('"') if c == '"' => quote = None,
+            Some(_) => {}
+            None => match c {
+                '\'' | '"' if !previous.is_alphanumeric() => quote = Some(c),
+                '#' if previous.is_whitespace() => {
+                    for skipped in chars.by_ref() {
+                        if skipped == '\n' {
+                            break;
+                        }
+                    }
+                    previous = '\n';
+                    continue;
+                }
+                '[' | '{' => {
+                    depth += 1;
+                    if depth > limit {
+                        return true;
+                    }
+                }
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+        previous = c;
+    }
+    false
+}
+
 /// A loaded config file: a YAML mapping with a string `runtime:` key.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
@@ -51,6 +102,12 @@ impl RuntimeConfig {
             ));
         }
         let text = std::fs::read_to_string(path).map_err(|e| parse_error(&e))?;
+        if flow_nesting_exceeds(&text, MAX_FLOW_NESTING) {
+            return Err(Error::invalid_config(
+                format!("Config nests [ ] or {{ }} more than {MAX_FLOW_NESTING} levels deep: {}", path.display()),
+                "A runtime config is a small YAML file; check that --config names the right file.",
+            ));
+        }
         let value: Value = serde_yaml::from_str(&text).map_err(|e| parse_error(&e))?;
         let choices = || {
             let names = runtime_names();
@@ -268,6 +325,13 @@ mod tests {
         let map: Mapping = serde_yaml::from_str("runtime: docker\nzzz: 1\nbogus: 2\n1: x\n").expect("yaml");
         let err = allowed_keys(&map, &["runtime"], "docker config").expect_err("unknown keys");
         assert_eq!(err.message, "Unknown keys in docker config: [1, 'bogus', 'zzz']");
+    }
+
+    #[test]
+    fn deep_flow_nesting_is_detected() {
+        assert!(!flow_nesting_exceeds("a: [[1], {b: [2]}]\nc: '[[[['\n# [[[[[\n", 2 + 1));
+        assert!(flow_nesting_exceeds(&format!("a: {}", "[".repeat(65)), 64));
+        assert!(!flow_nesting_exceeds(&format!("a: \"{}\"", "[".repeat(65)), 64));
     }
 
     #[test]

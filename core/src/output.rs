@@ -65,6 +65,9 @@ pub struct Staging {
     dir: Option<tempfile::TempDir>,
     lock: Option<OutputLock>,
     created_parents: Vec<PathBuf>,
+    /// The directory the first created parent went into, with its times before, so a
+    /// failed run leaves it exactly as it was (it may be the input kit's root).
+    touched_ancestor: Option<(PathBuf, fs::Metadata)>,
     committed: bool,
 }
 
@@ -96,6 +99,7 @@ fn remove_stale_staging(output: &Path) {
 impl Staging {
     pub fn create(output: &Path) -> Result<Staging> {
         let parent = output.parent().unwrap_or(Path::new("/"));
+        let touched_ancestor = first_existing_ancestor(parent).and_then(|a| fs::metadata(&a).ok().map(|m| (a, m)));
         let created_parents = create_dirs_recording(parent).map_err(|e| {
             Error::invalid_args(
                 format!("Cannot create output parent directory: {}", parent.display()),
@@ -106,6 +110,7 @@ impl Staging {
             dir: None,
             lock: None,
             created_parents,
+            touched_ancestor,
             committed: false,
         };
         staging.lock = Some(OutputLock::acquire(output)?);
@@ -155,8 +160,15 @@ impl Drop for Staging {
             for dir in self.created_parents.iter().rev() {
                 let _ = fs::remove_dir(dir);
             }
+            if let (false, Some((dir, meta))) = (self.created_parents.is_empty(), &self.touched_ancestor) {
+                let _ = copy_times(meta, dir);
+            }
         }
     }
+}
+
+fn first_existing_ancestor(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors().find(|d| d.symlink_metadata().is_ok()).map(Path::to_path_buf)
 }
 
 /// `mkdir -p`, returning the directories it created (outermost first).
@@ -252,7 +264,7 @@ pub fn copy_kit(kit: &Path, dest: &Path) -> Result<()> {
 
 fn link_error(what: &str, from: &Path, target: &Path) -> Error {
     Error::invalid_kit(
-        format!("{what} in the startup kit: {} -> {}", from.display(), target.display()),
+        format!("{what}: {} -> {}", from.display(), target.display()),
         "Replace the link with the file it points to, or point it inside the kit.",
     )
 }
@@ -289,9 +301,9 @@ fn copy_dir(kit: &Path, src: &Path, dst: &Path, skip: &Path) -> Result<()> {
             let target = fs::read_link(&from).map_err(|e| io_error(&from, e))?;
             let resolved = from
                 .canonicalize()
-                .map_err(|_| link_error("Broken symlink", &from, &target))?;
+                .map_err(|_| link_error("Broken symlink in the startup kit", &from, &target))?;
             if !resolved.starts_with(kit) || resolved.starts_with(skip) {
-                return Err(link_error("Symlink pointing outside the kit", &from, &target));
+                return Err(link_error("Symlink points outside the startup kit", &from, &target));
             }
             // Relative, so that the copy points into the copy and never back at the input.
             let resolved_dir = from

@@ -29,26 +29,51 @@ pub fn resolve_user_path(raw: &str) -> std::io::Result<PathBuf> {
     Ok(resolve_lenient(&absolute))
 }
 
-/// Canonicalises the longest existing prefix of an absolute path and appends the rest,
-/// folding `.` and `..` in the part that does not exist.
+/// Resolves symlinks component by component, like Python's `Path.resolve(strict=False)`:
+/// links are followed even when they dangle, `..` applies to the resolved path, and the
+/// part that does not exist is kept as written.
 pub fn resolve_lenient(path: &Path) -> PathBuf {
-    let components: Vec<Component<'_>> = path.components().collect();
-    for split in (1..=components.len()).rev() {
-        let head: PathBuf = components[..split].iter().collect();
-        if let Ok(mut resolved) = head.canonicalize() {
-            for component in &components[split..] {
-                match component {
-                    Component::CurDir => {}
-                    Component::ParentDir => {
-                        resolved.pop();
-                    }
-                    other => resolved.push(other.as_os_str()),
-                }
+    use std::collections::VecDeque;
+    const MAX_LINKS: usize = 40;
+    let mut pending: VecDeque<std::ffi::OsString> = VecDeque::new();
+    let mut resolved = PathBuf::from("/");
+    let push_components = |pending: &mut VecDeque<std::ffi::OsString>, p: &Path, front: bool| {
+        let parts: Vec<std::ffi::OsString> = p
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(n) => Some(n.to_os_string()),
+                Component::ParentDir => Some("..".into()),
+                _ => None,
+            })
+            .collect();
+        if front {
+            for part in parts.into_iter().rev() {
+                pending.push_front(part);
             }
-            return resolved;
+        } else {
+            pending.extend(parts);
+        }
+    };
+    push_components(&mut pending, path, false);
+    let mut links = 0;
+    while let Some(part) = pending.pop_front() {
+        if part == ".." {
+            resolved.pop();
+            continue;
+        }
+        let candidate = resolved.join(&part);
+        match std::fs::read_link(&candidate) {
+            Ok(target) if links < MAX_LINKS => {
+                links += 1;
+                if target.is_absolute() {
+                    resolved = PathBuf::from("/");
+                }
+                push_components(&mut pending, &target, true);
+            }
+            _ => resolved = candidate,
         }
     }
-    path.to_path_buf()
+    resolved
 }
 
 /// True when `path` is `base` or below it (both resolved).
@@ -59,6 +84,16 @@ pub fn is_within(path: &Path, base: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dangling_links_are_followed() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let base = dir.path().canonicalize().expect("canonical");
+        std::os::unix::fs::symlink("target-missing.yaml", base.join("link.yaml")).expect("link");
+        assert_eq!(resolve_lenient(&base.join("link.yaml")), base.join("target-missing.yaml"));
+        std::os::unix::fs::symlink(&base, base.join("self")).expect("link");
+        assert_eq!(resolve_lenient(&base.join("self/self/x/../y")), base.join("y"));
+    }
 
     #[test]
     fn nonexistent_tail_is_kept_and_folded() {

@@ -4,13 +4,10 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
-};
+use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair};
 use serde_json::{json, Value};
 
-pub const GPU_RESOURCE_MANAGER: &str =
-    "nvflare.app_common.resource_managers.gpu_resource_manager.GPUResourceManager";
+pub const GPU_RESOURCE_MANAGER: &str = "nvflare.app_common.resource_managers.gpu_resource_manager.GPUResourceManager";
 pub const GPU_RESOURCE_CONSUMER: &str =
     "nvflare.app_common.resource_consumers.gpu_resource_consumer.GPUResourceConsumer";
 pub const CLIENT_PROCESS_LAUNCHER: &str =
@@ -19,10 +16,8 @@ pub const SERVER_PROCESS_LAUNCHER: &str =
     "nvflare.app_common.job_launcher.server_process_launcher.ServerProcessJobLauncher";
 pub const PASSTHROUGH_RESOURCE_MANAGER: &str =
     "nvflare.app_common.resource_managers.passthrough_resource_manager.PassthroughResourceManager";
-pub const DOCKER_CLIENT_LAUNCHER: &str =
-    "nvflare.app_opt.job_launcher.docker_launcher.ClientDockerJobLauncher";
-pub const DOCKER_SERVER_LAUNCHER: &str =
-    "nvflare.app_opt.job_launcher.docker_launcher.ServerDockerJobLauncher";
+pub const DOCKER_CLIENT_LAUNCHER: &str = "nvflare.app_opt.job_launcher.docker_launcher.ClientDockerJobLauncher";
+pub const DOCKER_SERVER_LAUNCHER: &str = "nvflare.app_opt.job_launcher.docker_launcher.ServerDockerJobLauncher";
 
 /// A provisioning project: its name and root CA.
 pub struct Project {
@@ -224,11 +219,7 @@ impl<'p> KitBuilder<'p> {
                             "client_key": "client.key", "client_cert": "client.crt", "ca_cert": "rootCA.pem", "prompt": "> ",
                             "upload_dir": "transfer", "download_dir": "transfer"}}),
                 );
-                write(
-                    &startup.join("fl_admin.sh"),
-                    "#!/usr/bin/env bash\necho admin\n",
-                    0o755,
-                );
+                write(&startup.join("fl_admin.sh"), "#!/usr/bin/env bash\necho admin\n", 0o755);
             }
         }
         if self.role != Role::Admin {
@@ -339,8 +330,7 @@ impl Kit {
 }
 
 pub fn read_json(path: &Path) -> Value {
-    let text =
-        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
 }
 

@@ -23,6 +23,41 @@ impl Snapshot {
         walk(root, root, exclude, &mut map);
         Snapshot(map)
     }
+
+    /// Human-readable differences from `before` to `self` (added, removed, changed paths).
+    pub fn diff(&self, before: &Snapshot) -> Vec<String> {
+        let mut out = Vec::new();
+        for (path, old) in &before.0 {
+            match self.0.get(path) {
+                None => out.push(format!("removed {}", path.display())),
+                Some(new) if new != old => out.push(format!(
+                    "changed {}: mode {:o} -> {:o}, mtime {} -> {}, content {}, link {:?} -> {:?}",
+                    path.display(),
+                    old.mode,
+                    new.mode,
+                    old.mtime_ns,
+                    new.mtime_ns,
+                    if old.content == new.content { "same" } else { "differs" },
+                    old.link,
+                    new.link
+                )),
+                Some(_) => {}
+            }
+        }
+        for path in self.0.keys() {
+            if !before.0.contains_key(path) {
+                out.push(format!("added {}", path.display()));
+            }
+        }
+        out
+    }
+
+    /// Panics with the list of differences unless `self` equals `before`.
+    #[track_caller]
+    pub fn assert_same_as(&self, before: &Snapshot, what: &str) {
+        let diff = self.diff(before);
+        assert!(diff.is_empty(), "{what} changed:\n{}", diff.join("\n"));
+    }
 }
 
 fn walk(root: &Path, dir: &Path, exclude: &[&str], map: &mut BTreeMap<PathBuf, Entry>) {

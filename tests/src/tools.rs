@@ -10,8 +10,7 @@ use std::process::Command;
 pub fn tools_dir() -> PathBuf {
     match std::env::var_os("FLARE_DEPLOY_TOOLS") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-            .join(".cache/flare-deploy-tools"),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/flare-deploy-tools"),
     }
 }
 
@@ -84,17 +83,10 @@ pub fn run_ok(program: &Path, args: &[&std::ffi::OsStr]) -> String {
 /// A rendered and validated chart: `helm lint --strict`, `helm template`, then
 /// `kubernetes-validate --strict` on the output. Returns the rendered objects, or
 /// `None` when the tools are missing (outside CI).
-pub fn render_chart(
-    chart: &Path,
-    release: &str,
-    namespace: &str,
-) -> Option<Vec<serde_json::Value>> {
+pub fn render_chart(chart: &Path, release: &str, namespace: &str) -> Option<Vec<serde_json::Value>> {
     let helm = require("helm")?;
     let validator = require("kubernetes-validate")?;
-    run_ok(
-        &helm,
-        &["lint".as_ref(), "--strict".as_ref(), chart.as_os_str()],
-    );
+    run_ok(&helm, &["lint".as_ref(), "--strict".as_ref(), chart.as_os_str()]);
     let rendered = run_ok(
         &helm,
         &[
@@ -108,14 +100,10 @@ pub fn render_chart(
     let dir = tempfile::tempdir().expect("tmp");
     let file = dir.path().join("rendered.yaml");
     std::fs::write(&file, &rendered).expect("write rendered");
-    run_ok(
-        &validator,
-        &["--strict".as_ref(), "--quiet".as_ref(), file.as_os_str()],
-    );
+    run_ok(&validator, &["--strict".as_ref(), "--quiet".as_ref(), file.as_os_str()]);
     let mut objects = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(&rendered) {
-        let value: serde_json::Value =
-            serde::Deserialize::deserialize(doc).expect("rendered YAML parses");
+        let value: serde_json::Value = serde::Deserialize::deserialize(doc).expect("rendered YAML parses");
         if !value.is_null() {
             objects.push(value);
         }
@@ -124,11 +112,7 @@ pub fn render_chart(
 }
 
 /// The rendered object of `kind` named `name`.
-pub fn object<'a>(
-    objects: &'a [serde_json::Value],
-    kind: &str,
-    name: &str,
-) -> &'a serde_json::Value {
+pub fn object<'a>(objects: &'a [serde_json::Value], kind: &str, name: &str) -> &'a serde_json::Value {
     objects
         .iter()
         .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)

@@ -25,9 +25,7 @@ fn group_add_args() -> Vec<String> {
 fn is_docker_name(name: &str) -> bool {
     name.len() >= 2
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
 struct Case {
@@ -64,10 +62,9 @@ fn check_case(case: &Case) {
             .build(tmp.path()),
     };
     let config = tmp.path().join("docker.yaml");
-    let yaml = serde_yaml::to_string(
-        &json!({"runtime": "docker", "parent": {"docker_image": image, "network": network}}),
-    )
-    .expect("yaml");
+    let yaml =
+        serde_yaml::to_string(&json!({"runtime": "docker", "parent": {"docker_image": image, "network": network}}))
+            .expect("yaml");
     std::fs::write(&config, yaml).expect("config");
     let output = tmp.path().join("out dir").join("prepared");
     let run = flare_deploy([
@@ -80,23 +77,12 @@ fn check_case(case: &Case) {
     ]);
     run.assert_ok();
     let script = output.join("startup/start_docker.sh");
-    let mode = std::fs::metadata(&script)
-        .expect("script")
-        .permissions()
-        .mode();
+    let mode = std::fs::metadata(&script).expect("script").permissions().mode();
     assert_eq!(mode & 0o111, 0o111, "script is executable");
 
     let result = run_script(&script, &[]);
-    assert_eq!(
-        result.status, 0,
-        "script failed; stdout:\n{}",
-        result.stdout
-    );
-    assert!(
-        !marker.exists(),
-        "an injected command ran for case {}",
-        case.name
-    );
+    assert_eq!(result.status, 0, "script failed; stdout:\n{}", result.stdout);
+    assert!(!marker.exists(), "an injected command ran for case {}", case.name);
     let expected_echo = format!("Starting NVFlare {} {name} with image {image}\n", case.role);
     assert!(
         result.stdout.starts_with(&expected_echo),
@@ -140,12 +126,7 @@ fn check_case(case: &Case) {
         format!("NVFL_DOCKER_WORKSPACE={workspace}"),
     ]);
     if case.role == "server" {
-        expected.extend([
-            "-p".into(),
-            "8002:8002".into(),
-            "-p".into(),
-            "8003:8003".into(),
-        ]);
+        expected.extend(["-p".into(), "8002:8002".into(), "-p".into(), "8003:8003".into()]);
     }
     expected.extend([
         "--rm".into(),
@@ -185,10 +166,7 @@ fn check_case(case: &Case) {
     // The image can still be overridden at start time.
     let overridden = run_script(&script, &[("NVFL_P_IMAGE", "registry.local/other:1")]);
     let run_call = overridden.calls.last().expect("docker run");
-    assert!(
-        run_call.iter().any(|a| a == "registry.local/other:1"),
-        "{run_call:?}"
-    );
+    assert!(run_call.iter().any(|a| a == "registry.local/other:1"), "{run_call:?}");
     assert!(!run_call.contains(&image), "{run_call:?}");
 }
 
@@ -223,12 +201,7 @@ fn hostile_client_values_are_taken_literally() {
             "img\"; touch MARKER; echo \"",
             "net$(touch MARKER)",
         ),
-        (
-            "it's \"quoted\" \\ back",
-            "O'Brien & Co",
-            "img with space",
-            "net'work",
-        ),
+        ("it's \"quoted\" \\ back", "O'Brien & Co", "img with space", "net'work"),
         ("line1\nline2", "org\nnext", "img$HOME", "net;touch MARKER"),
         ("-leading-dash", "--org", "-img", "-net"),
         ("Hôpital Ünï 医院", "Société Générale", "img:ü", "réseau"),

@@ -55,9 +55,7 @@ fn environment() -> Option<Env> {
             .is_ok_and(|s| s.success())
     };
     let Some(prefix) = candidates.iter().find(|p| works(p)) else {
-        flare_deploy_tests::tools::missing(
-            "unshare with mount namespaces (run as root or enable user namespaces)",
-        );
+        flare_deploy_tests::tools::missing("unshare with mount namespaces (run as root or enable user namespaces)");
         return None;
     };
     Some(Env {
@@ -159,11 +157,7 @@ struct ContainerSpec {
 
 fn container_spec(prepared: &Path) -> ContainerSpec {
     let script = run_script(&prepared.join("startup/start_docker.sh"), &[]);
-    assert_eq!(
-        script.status, 0,
-        "start_docker.sh failed:\n{}",
-        script.stdout
-    );
+    assert_eq!(script.status, 0, "start_docker.sh failed:\n{}", script.stdout);
     let argv = script.run_call();
     let mut host_workspace = None;
     let mut env = Vec::new();
@@ -186,12 +180,7 @@ fn container_spec(prepared: &Path) -> ContainerSpec {
                 i += 2;
                 break;
             }
-            flag if flag.starts_with('-')
-                && i + 1 < argv.len()
-                && !argv[i + 1].starts_with('-') =>
-            {
-                i += 2
-            }
+            flag if flag.starts_with('-') && i + 1 < argv.len() && !argv[i + 1].starts_with('-') => i += 2,
             _ => i += 1,
         }
     }
@@ -204,23 +193,10 @@ fn container_spec(prepared: &Path) -> ContainerSpec {
 
 /// Starts the parent like the container would, with the venv's python standing in for
 /// the image's `/usr/local/bin/python3`.
-fn start_parent(
-    env: &Env,
-    name: &str,
-    prepared: &Path,
-    logs: &Path,
-    extra_env: &[(&str, &str)],
-) -> Parent {
+fn start_parent(env: &Env, name: &str, prepared: &Path, logs: &Path, extra_env: &[(&str, &str)]) -> Parent {
     let spec = container_spec(prepared);
-    assert_eq!(
-        spec.host_workspace,
-        prepared.canonicalize().expect("prepared")
-    );
-    assert_eq!(
-        spec.command[0], "/usr/local/bin/python3",
-        "{:?}",
-        spec.command
-    );
+    assert_eq!(spec.host_workspace, prepared.canonicalize().expect("prepared"));
+    assert_eq!(spec.command[0], "/usr/local/bin/python3", "{:?}", spec.command);
     let log = logs.join(format!("{name}.log"));
     let out = File::create(&log).expect("log");
     let mut cmd = Command::new("setpriv");
@@ -290,11 +266,7 @@ fn provision(env: &Env, fed_port: u16, admin_port: u16) -> Project {
     );
     let prod = root.join("ws/e2e_project/prod_00");
     assert!(prod.join("localhost/startup/fed_server.json").is_file());
-    Project {
-        _tmp: tmp,
-        root,
-        prod,
-    }
+    Project { _tmp: tmp, root, prod }
 }
 
 fn prepare_docker(project: &Project, kit: &str) -> PathBuf {
@@ -346,15 +318,12 @@ finally:
         .output()
         .expect("admin api");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or_else(|| {
-            panic!(
-                "admin API printed no status:\n{stdout}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
+    let line = stdout.lines().find(|l| l.starts_with('{')).unwrap_or_else(|| {
+        panic!(
+            "admin API printed no status:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     serde_json::from_str(line).expect("admin API JSON")
 }
 
@@ -372,13 +341,7 @@ fn prepared_docker_kits_boot_register_and_shut_down() {
     std::fs::create_dir_all(&logs).expect("logs");
 
     // The server, with Python logging every module it loads (`python -v`).
-    let mut server = start_parent(
-        &env,
-        "server",
-        &server_kit,
-        &logs,
-        &[("PYTHONVERBOSE", "1")],
-    );
+    let mut server = start_parent(&env, "server", &server_kit, &logs, &[("PYTHONVERBOSE", "1")]);
     server.wait_for_log("Server started");
     let resources = read_json(&server_kit.join("local/resources.json.default"));
     let launcher = resources["components"]
@@ -421,11 +384,7 @@ fn prepared_docker_kits_boot_register_and_shut_down() {
         parent.wait_for_log(&needle);
     }
     let status = admin_api(&env, &project, false);
-    assert_eq!(
-        status["clients"],
-        serde_json::json!(["site-1", "site-2"]),
-        "{status}"
-    );
+    assert_eq!(status["clients"], serde_json::json!(["site-1", "site-2"]), "{status}");
     for name in ["site-1", "site-2"] {
         assert!(
             server.log_text().contains(&format!("New client {name}@")),
@@ -448,11 +407,7 @@ fn prepared_docker_kits_boot_register_and_shut_down() {
     for parent in &parents {
         parent.kill_group("-KILL");
         std::thread::sleep(Duration::from_millis(100));
-        assert!(
-            !parent.group_alive(),
-            "processes of {} left behind",
-            parent.name
-        );
+        assert!(!parent.group_alive(), "processes of {} left behind", parent.name);
     }
 }
 

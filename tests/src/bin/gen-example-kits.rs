@@ -9,11 +9,7 @@ use flare_deploy_tests::Project;
 use serde_json::json;
 
 fn main() {
-    let dir = PathBuf::from(
-        std::env::args()
-            .nth(1)
-            .unwrap_or_else(|| "examples/kits".into()),
-    );
+    let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "examples/kits".into()));
     if dir.exists() {
         eprintln!("{} exists; remove it first", dir.display());
         std::process::exit(2);
