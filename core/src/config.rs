@@ -65,6 +65,13 @@ fn flow_nesting_exceeds(text: &str, limit: usize) -> bool {
     false
 }
 
+fn parse_error(detail: &dyn std::fmt::Display) -> Error {
+    Error::invalid_config(
+        format!("Failed to parse config file: {detail}"),
+        "Ensure the file is valid YAML.",
+    )
+}
+
 /// A loaded config file: a YAML mapping with a string `runtime:` key.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
@@ -87,28 +94,38 @@ impl RuntimeConfig {
                 "Provide a YAML runtime config file.",
             ));
         }
-        let parse_error = |detail: &dyn std::fmt::Display| {
-            Error::invalid_config(
-                format!("Failed to parse config file: {detail}"),
-                "Ensure the file is valid YAML.",
-            )
-        };
         // A runtime config is a few hundred bytes; refuse anything huge before reading it.
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         if size > MAX_CONFIG_BYTES {
             return Err(Error::invalid_config(
-                format!("Config file is too large: {} ({size} bytes; the limit is {MAX_CONFIG_BYTES}).", path.display()),
+                format!(
+                    "Config file is too large: {} ({size} bytes; the limit is {MAX_CONFIG_BYTES}).",
+                    path.display()
+                ),
                 "A runtime config is a small YAML file; check that --config names the right file.",
             ));
         }
         let text = std::fs::read_to_string(path).map_err(|e| parse_error(&e))?;
-        if flow_nesting_exceeds(&text, MAX_FLOW_NESTING) {
+        Self::parse(&text, path, is_known, runtime_names)
+    }
+
+    /// Parses config text (`path` is only used in messages and kept in the result).
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        is_known: impl Fn(&str) -> bool,
+        runtime_names: impl Fn() -> Vec<String>,
+    ) -> Result<RuntimeConfig> {
+        if flow_nesting_exceeds(text, MAX_FLOW_NESTING) {
             return Err(Error::invalid_config(
-                format!("Config nests [ ] or {{ }} more than {MAX_FLOW_NESTING} levels deep: {}", path.display()),
+                format!(
+                    "Config nests [ ] or {{ }} more than {MAX_FLOW_NESTING} levels deep: {}",
+                    path.display()
+                ),
                 "A runtime config is a small YAML file; check that --config names the right file.",
             ));
         }
-        let value: Value = serde_yaml::from_str(&text).map_err(|e| parse_error(&e))?;
+        let value: Value = serde_yaml::from_str(text).map_err(|e| parse_error(&e))?;
         let choices = || {
             let names = runtime_names();
             let names: Vec<&str> = names.iter().map(String::as_str).collect();

@@ -63,7 +63,10 @@ pub fn load_object(path: &Path, label: &str) -> Result<Map<String, Value>> {
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     if size > MAX_KIT_JSON_BYTES {
         return Err(Error::invalid_kit(
-            format!("{label} is too large: {} ({size} bytes; the limit is {MAX_KIT_JSON_BYTES}).", path.display()),
+            format!(
+                "{label} is too large: {} ({size} bytes; the limit is {MAX_KIT_JSON_BYTES}).",
+                path.display()
+            ),
             "Fix the startup kit JSON.",
         ));
     }

@@ -245,11 +245,22 @@ fn detect_name(role: Role, role_config: &Map<String, Value>, dir_name: &str) -> 
 
 fn detect_org(startup: &Path, role: Role) -> Result<String> {
     let cert_name = role.cert_file();
+    let pem = std::fs::read(startup.join(cert_name)).map_err(|e| {
+        Error::invalid_kit(
+            format!("Failed to parse {cert_name}: {e}"),
+            "Use a valid provisioned startup kit.",
+        )
+    })?;
+    organization_from_pem(&pem, cert_name)
+}
+
+/// The first organisation (O) of a PEM certificate's subject; `cert_name` is used in
+/// messages.
+pub fn organization_from_pem(pem_bytes: &[u8], cert_name: &str) -> Result<String> {
     let hint = "Use a valid provisioned startup kit.";
     let parse_error =
         |detail: &dyn std::fmt::Display| Error::invalid_kit(format!("Failed to parse {cert_name}: {detail}"), hint);
-    let pem_bytes = std::fs::read(startup.join(cert_name)).map_err(|e| parse_error(&e))?;
-    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem_bytes).map_err(|e| parse_error(&e))?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem_bytes).map_err(|e| parse_error(&e))?;
     let cert = pem.parse_x509().map_err(|e| parse_error(&e))?;
     let org = cert
         .subject()

@@ -168,7 +168,9 @@ impl Drop for Staging {
 }
 
 fn first_existing_ancestor(dir: &Path) -> Option<PathBuf> {
-    dir.ancestors().find(|d| d.symlink_metadata().is_ok()).map(Path::to_path_buf)
+    dir.ancestors()
+        .find(|d| d.symlink_metadata().is_ok())
+        .map(Path::to_path_buf)
 }
 
 /// `mkdir -p`, returning the directories it created (outermost first).

@@ -90,7 +90,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let base = dir.path().canonicalize().expect("canonical");
         std::os::unix::fs::symlink("target-missing.yaml", base.join("link.yaml")).expect("link");
-        assert_eq!(resolve_lenient(&base.join("link.yaml")), base.join("target-missing.yaml"));
+        assert_eq!(
+            resolve_lenient(&base.join("link.yaml")),
+            base.join("target-missing.yaml")
+        );
         std::os::unix::fs::symlink(&base, base.join("self")).expect("link");
         assert_eq!(resolve_lenient(&base.join("self/self/x/../y")), base.join("y"));
     }
