@@ -15,6 +15,18 @@ pub fn quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', "'\"'\"'"))
 }
 
+/// A word for generated scripts: like [`quote`], but text with `$` or a backtick is
+/// double-quoted with escapes instead of single-quoted, so that linters (shellcheck
+/// SC2016) do not read the literal text as a forgotten expansion. Either form gives the
+/// same argument.
+pub fn word(value: &str) -> String {
+    if value.contains(['$', '`']) {
+        double_quote(value)
+    } else {
+        quote(value)
+    }
+}
+
 /// The inside of a bash double-quoted string: `\`, `"`, `$` and backtick escaped, so the
 /// value is taken literally between `"` and `"`.
 pub fn double_quoted_inner(value: &str) -> String {
@@ -41,6 +53,13 @@ mod tests {
         assert_eq!(quote("a b"), "'a b'");
         assert_eq!(quote("it's"), "'it'\"'\"'s'");
         assert_eq!(quote("org=nvidia"), "org=nvidia");
+    }
+
+    #[test]
+    fn words_choose_a_quoting_linters_accept() {
+        assert_eq!(word("site-1"), "site-1");
+        assert_eq!(word("a b"), "'a b'");
+        assert_eq!(word("a $(x)"), "\"a \\$(x)\"");
     }
 
     #[test]

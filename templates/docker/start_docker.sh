@@ -12,7 +12,7 @@ if ! docker info > /dev/null 2>&1; then
     exit 1
 fi
 
-echo "Starting NVFlare @@ROLE@@ @@SITE_NAME_IN_QUOTES@@ with image $DOCKER_IMAGE"
+printf 'Starting NVFlare @@ROLE@@ %s with image %s\n' @@SITE_NAME@@ "$DOCKER_IMAGE"
 echo "Host workspace: $HOST_WORKSPACE"
 
 NETWORK_NAME=@@NETWORK_NAME@@

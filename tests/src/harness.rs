@@ -66,8 +66,7 @@ impl Run {
             self.stderr
         );
         assert!(
-            self.stderr.starts_with(message_prefix)
-                || self.stderr.contains(&format!("\n{message_prefix}")),
+            self.stderr.starts_with(message_prefix) || self.stderr.contains(&format!("\n{message_prefix}")),
             "expected message starting with {message_prefix:?}\nstderr:\n{}",
             self.stderr
         );
@@ -84,10 +83,7 @@ pub fn binary() -> &'static Path {
         }
         // target/<profile>/deps/<test binary> -> target/<profile>/flare-deploy
         let exe = std::env::current_exe().expect("test executable path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>");
+        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
         let bin = profile_dir.join("flare-deploy");
         let cargo = option_env!("CARGO").unwrap_or("cargo");
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
@@ -136,6 +132,61 @@ where
         cmd.env(k, v);
     }
     let out = cmd.output().expect("run flare-deploy");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Path of the binary `bin` of the workspace package `package`, in target/<profile>/
+/// next to `flare-deploy`, built once per test process (like [`binary`]).
+pub fn workspace_binary(package: &str, bin: &str) -> PathBuf {
+    static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<String, PathBuf>>> = OnceLock::new();
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(path) = built.get(bin) {
+        return path.clone();
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let path = profile_dir.join(bin);
+    let cargo = option_env!("CARGO").unwrap_or("cargo");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let mut build = Command::new(cargo);
+    build.args(["build", "--quiet", "-p", package, "--bin", bin, "--manifest-path"]);
+    build.arg(&manifest);
+    if profile_dir.file_name() == Some(OsStr::new("release")) {
+        build.arg("--release");
+    }
+    let status = build
+        .status()
+        .unwrap_or_else(|e| panic!("run cargo build for {bin}: {e}"));
+    assert!(status.success(), "cargo build of {bin} failed");
+    assert!(path.is_file(), "built binary not found at {}", path.display());
+    built.insert(bin.to_string(), path.clone());
+    path
+}
+
+/// Runs any `program` with a working directory and extra environment.
+pub fn run_program<I, S>(program: &Path, cwd: Option<&Path>, args: I, env: &[(&str, &str)]) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", program.display()));
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -229,7 +229,7 @@ fn published_ports(text: &str) -> Vec<String> {
 
 /// The lines of the script the reference specifies literally (spec 4.8), which must appear
 /// in this order, plus our deviations (header, network check, group-add array).
-fn assert_script_body(text: &str, role: &str, name_in_echo: &str, image_dq: &str, network_dq: &str) {
+fn assert_script_body(text: &str, role: &str, name_word: &str, image_dq: &str, network_dq: &str) {
     let lines = script_lines(text);
     assert_eq!(lines[0], "#!/usr/bin/env bash", "{text}");
     assert!(
@@ -240,7 +240,8 @@ fn assert_script_body(text: &str, role: &str, name_in_echo: &str, image_dq: &str
     );
     assert!(!text.contains("NVFlare deploy prepare"), "{text}");
     let image_line = format!("DOCKER_IMAGE=${{NVFL_P_IMAGE:-{image_dq}}}");
-    let echo_line = format!("echo \"Starting NVFlare {role} {name_in_echo} with image $DOCKER_IMAGE\"");
+    // Deviation D1: the name is a printf argument (shell-quoted), never part of a string.
+    let echo_line = format!("printf 'Starting NVFlare {role} %s with image %s\\n' {name_word} \"$DOCKER_IMAGE\"");
     let network_line = format!("NETWORK_NAME={network_dq}");
     let comment =
         format!("# The parent {role} container mounts this prepared kit and launches job containers through Docker.");
@@ -657,7 +658,7 @@ fn dotted_server_name_keeps_container_name_and_gets_logical_alias() {
     let text = script(&output);
     assert!(text.contains("docker run --name abc.aws.com \\\n"), "{text}");
     assert!(text.contains("\n    --network-alias server \\\n"), "{text}");
-    assert!(text.contains("echo \"Starting NVFlare server abc.aws.com with image $DOCKER_IMAGE\"\n"));
+    assert!(text.contains("printf 'Starting NVFlare server %s with image %s\\n' abc.aws.com \"$DOCKER_IMAGE\"\n"));
     assert_script_tail(&text, &server_tail("abc.aws.com", &[8002, 8003], "org=nvidia"));
     assert_eq!(
         run.stdout,
@@ -675,11 +676,11 @@ fn hostile_site_name_is_escaped_in_echo_and_sanitised_for_the_container() {
     let run = prepare_ok(&kit.dir, &output, &config, &["--format", "json"]);
     assert_eq!(run.json()["data"]["name"], fqsn, "the result shows the raw name");
     let text = script(&output);
-    // dq escaping: backslash, double quote, dollar and backtick.
+    // The name as a printf argument, double-quoted because it holds `$`.
     assert_script_body(
         &text,
         "client",
-        "o'neil site\\$(id)\\\"q\\`x\\`\\\\",
+        "\"o'neil site\\$(id)\\\"q\\`x\\`\\\\\"",
         &format!("\"{IMAGE}\""),
         "\"nvflare-network\"",
     );
@@ -698,7 +699,7 @@ fn hostile_site_name_is_escaped_in_echo_and_sanitised_for_the_container() {
     // The uid argument is shell-quoted like shlex.quote.
     assert_script_tail(
         &text,
-        &client_tail(container, "'uid=o'\"'\"'neil site$(id)\"q`x`\\'", "org=nvidia"),
+        &client_tail(container, "\"uid=o'neil site\\$(id)\\\"q\\`x\\`\\\\\"", "org=nvidia"),
     );
 }
 
@@ -1484,10 +1485,16 @@ fn symlinks_inside_the_kit_are_copied_as_links_into_the_copy() {
     Snapshot::take(&kit.dir, &[]).assert_same_as(&before, "input kit");
     let link = output.join("local/readme-link.txt");
     assert!(link.symlink_metadata().expect("copied").file_type().is_symlink());
-    assert_eq!(std::fs::read_link(&link).expect("link"), std::path::PathBuf::from("../readme.txt"));
+    assert_eq!(
+        std::fs::read_link(&link).expect("link"),
+        std::path::PathBuf::from("../readme.txt")
+    );
     assert_eq!(read(&link), "Provisioned by the flare-deploy test suite.\n");
     let abs = output.join("startup/local-abs");
-    assert_eq!(std::fs::read_link(&abs).expect("link"), std::path::PathBuf::from("../local"));
+    assert_eq!(
+        std::fs::read_link(&abs).expect("link"),
+        std::path::PathBuf::from("../local")
+    );
     assert_eq!(
         abs.canonicalize().expect("resolves"),
         output.join("local").canonicalize().expect("local"),
@@ -1500,8 +1507,16 @@ fn symlinks_leaving_the_kit_or_dangling_are_refused() {
     let (_tmp, root) = tempdir();
     write_file(&root.join("shared/extra.json"), "{\"shared\": true}\n");
     for (name, target, message) in [
-        ("extra.json", root.join("shared/extra.json"), "Symlink points outside the startup kit"),
-        ("gone.json", root.join("nowhere.json"), "Broken symlink in the startup kit"),
+        (
+            "extra.json",
+            root.join("shared/extra.json"),
+            "Symlink points outside the startup kit",
+        ),
+        (
+            "gone.json",
+            root.join("nowhere.json"),
+            "Broken symlink in the startup kit",
+        ),
     ] {
         let kit = Project::new("proj").client("site-1").dir_name(name).build(&root);
         std::os::unix::fs::symlink(&target, kit.path(&format!("local/{name}"))).expect("symlink");
@@ -1510,7 +1525,12 @@ fn symlinks_leaving_the_kit_or_dangling_are_refused() {
         let before_config = Snapshot::take(&kit.dir, &[]);
         let run = flare_deploy(["prepare".as_ref(), kit.dir.as_os_str()]);
         run.assert_error_code("INVALID_KIT", message);
-        assert!(run.stderr.contains(&kit.path(&format!("local/{name}")).display().to_string()), "{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains(&kit.path(&format!("local/{name}")).display().to_string()),
+            "{}",
+            run.stderr
+        );
         Snapshot::take(&kit.dir, &["prepared"]).assert_same_as(&before_config, "input kit");
         assert!(!kit.path("prepared/docker").exists());
         drop(before);

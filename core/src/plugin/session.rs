@@ -19,6 +19,7 @@ const STDERR_KEEP: usize = 4096;
 pub struct Session {
     path: PathBuf,
     child: Child,
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
     stdin: Option<ChildStdin>,
     lines: Receiver<std::io::Result<String>>,
     stderr: Arc<Mutex<String>>,
@@ -46,6 +47,8 @@ impl Session {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        // Its own process group, so that a timeout kills whatever the plugin started too.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         if let Some(dir) = cwd {
             command.current_dir(dir);
         }
@@ -70,9 +73,10 @@ impl Session {
             });
         }
         let stderr = Arc::new(Mutex::new(String::new()));
+        let mut stderr_reader = None;
         if let Some(mut pipe) = child.stderr.take() {
             let sink = Arc::clone(&stderr);
-            std::thread::spawn(move || {
+            stderr_reader = Some(std::thread::spawn(move || {
                 let mut buf = [0u8; 4096];
                 while let Ok(n) = pipe.read(&mut buf) {
                     if n == 0 {
@@ -87,11 +91,12 @@ impl Session {
                         }
                     }
                 }
-            });
+            }));
         }
         let mut session = Session {
             path: path.to_path_buf(),
             child,
+            stderr_reader,
             stdin,
             lines,
             stderr,
@@ -129,7 +134,18 @@ impl Session {
         )
     }
 
-    fn stderr_tail(&self) -> String {
+    /// The end of what the plugin wrote on stderr, once the pipe is drained (bounded
+    /// wait: a grandchild may hold the pipe open).
+    fn stderr_tail(&mut self) -> String {
+        if let Some(reader) = self.stderr_reader.take() {
+            let start = Instant::now();
+            while !reader.is_finished() && start.elapsed() < Duration::from_secs(1) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if reader.is_finished() {
+                let _ = reader.join();
+            }
+        }
         let text = self.stderr.lock().map(|t| t.clone()).unwrap_or_default();
         let text = text.trim();
         if text.is_empty() {
@@ -145,10 +161,11 @@ impl Session {
     fn exited_error(&mut self, method: &str) -> Error {
         let status = self.wait_exit(Duration::from_secs(2));
         let status = status.map_or("did not exit".to_string(), |s| s.to_string());
+        let tail = self.stderr_tail();
         plugin_error(
             ErrorCode::PluginFailed,
             &self.path,
-            format_args!("exited without answering '{method}' ({status}).{}", self.stderr_tail()),
+            format_args!("exited without answering '{method}' ({status}).{tail}"),
             "Run the plugin by hand to see what fails (docs/plugin-protocol.md).",
         )
     }
@@ -183,8 +200,7 @@ impl Session {
             Ok(Ok(text)) => text,
             Ok(Err(_)) | Err(RecvTimeoutError::Disconnected) => return Err(self.exited_error(method)),
             Err(RecvTimeoutError::Timeout) => {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
+                self.kill_group();
                 return Err(plugin_error(
                     ErrorCode::PluginTimeout,
                     &self.path,
@@ -225,12 +241,18 @@ impl Session {
     /// Closes stdin and expects the plugin to exit with status 0.
     pub fn finish(mut self) -> Result<()> {
         drop(self.stdin.take());
-        match self.wait_exit(self.timeout) {
+        let exit = self.wait_exit(self.timeout);
+        let tail = if exit.is_some_and(|s| !s.success()) {
+            self.stderr_tail()
+        } else {
+            String::new()
+        };
+        match exit {
             Some(status) if status.success() => Ok(()),
             Some(status) => Err(plugin_error(
                 ErrorCode::PluginFailed,
                 &self.path,
-                format_args!("exited with {status}.{}", self.stderr_tail()),
+                format_args!("exited with {status}.{tail}"),
                 "Run the plugin by hand to see what fails (docs/plugin-protocol.md).",
             )),
             None => Err(plugin_error(
@@ -246,11 +268,30 @@ impl Session {
     }
 }
 
-impl Drop for Session {
-    fn drop(&mut self) {
+impl Session {
+    /// Kills the plugin and everything in its process group, and reaps it. Only while
+    /// the plugin is unreaped is its group id sure to be ours.
+    fn kill_group(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
+            kill_process_group(self.child.id());
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
+    }
+}
+
+#[allow(unsafe_code)]
+fn kill_process_group(pid: u32) {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return };
+    // SAFETY: kill(2) with a negative pid signals the process group; no memory is shared.
+    unsafe {
+        libc::kill(-pid, libc::SIGKILL);
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Whatever the plugin left running in its group goes with it.
+        self.kill_group();
     }
 }

@@ -27,9 +27,8 @@ pub struct ExecutableTarget {
     description: OnceLock<Description>,
 }
 
-/// The per-prepare state: the open session, the config and, after prepare, the result.
+/// The per-prepare state: the config and, after prepare, the result.
 struct PluginRun {
-    session: Mutex<Option<Session>>,
     config: Value,
     outcome: Mutex<Option<Outcome>>,
 }
@@ -129,8 +128,8 @@ impl DynTarget for ExecutableTarget {
             };
             return Err(Error::invalid_config(message, hint));
         }
+        session.finish()?;
         Ok(Box::new(PluginRun {
-            session: Mutex::new(Some(session)),
             config: config_json,
             outcome: Mutex::new(None),
         }))
@@ -138,16 +137,12 @@ impl DynTarget for ExecutableTarget {
 
     fn prepare_staged(&self, kit: &mut StagedKit<'_>, config: &(dyn Any + Send + Sync)) -> Result<()> {
         let run = run_state(config)?;
-        let mut session = run
-            .session
-            .lock()
-            .map_err(|_| Error::internal("plugin session lock poisoned"))?
-            .take()
-            .ok_or_else(|| Error::internal("plugin session used twice"))?;
         let staging = kit.root().to_path_buf();
         let input = kit.input_kit.clone();
         let output = kit.final_output.clone();
         let watch = Watch::take(&input, &output, &staging);
+        // A second conversation, started in the staging directory.
+        let mut session = self.start(Some(&staging))?;
         let answer = session.call(
             "prepare",
             json!({

@@ -3,7 +3,7 @@
 use std::os::unix::fs::MetadataExt;
 
 use flare_deploy_core::kit::Uid;
-use flare_deploy_core::naming::{docker_container_name, stable_k8s_name};
+use flare_deploy_core::naming::docker_container_name;
 use flare_deploy_core::prepare::display_path;
 use flare_deploy_core::{Role, StagedKit, WORKSPACE_MOUNT_PATH};
 use serde_json::{json, Map, Value};
@@ -68,8 +68,9 @@ pub fn document(kit: &StagedKit<'_>, config: &ComposeConfig) -> Value {
     );
     service.insert("command".into(), Value::Array(command));
 
+    // No top-level `name`: Compose names the project after the kit's directory, and the
+    // element is missing from older Compose schemas that validators still ship.
     json!({
-        "name": stable_k8s_name(&info.name, 63),
         "services": { "parent": Value::Object(service) },
         "networks": { "nvflare": { "name": literal(&config.parent.network) } },
     })

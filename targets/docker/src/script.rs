@@ -51,7 +51,7 @@ pub fn render(kit: &KitInfo, config: &DockerConfig) -> Result<String> {
         .enumerate()
         .map(|(i, arg)| {
             let continuation = if i + 1 < command.len() { " \\" } else { "" };
-            format!("{}{continuation}", shell::quote(arg))
+            format!("{}{continuation}", shell::word(arg))
         })
         .collect();
     let values = [
@@ -60,9 +60,9 @@ pub fn render(kit: &KitInfo, config: &DockerConfig) -> Result<String> {
             "DOCKER_IMAGE",
             Fill::Text(shell::double_quote(&config.parent.docker_image)),
         ),
-        ("SITE_NAME_IN_QUOTES", Fill::Text(shell::double_quoted_inner(&kit.name))),
+        ("SITE_NAME", Fill::Text(shell::word(&kit.name))),
         ("NETWORK_NAME", Fill::Text(shell::double_quote(&config.parent.network))),
-        ("CONTAINER_NAME", Fill::Text(shell::quote(&container_name(&kit.name)))),
+        ("CONTAINER_NAME", Fill::Text(shell::word(&container_name(&kit.name)))),
         ("SERVER_NETWORK_ARGS", Fill::Lines(server_network_args)),
         ("PUBLISH_PORTS", Fill::Lines(publish_ports)),
         ("PARENT_COMMAND", Fill::Lines(command_lines)),
