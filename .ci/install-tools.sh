@@ -53,3 +53,15 @@ if [ ! -s "$TOOLS/compose-spec.json" ]; then
     rm -rf "$work"
 fi
 "$TOOLS/venv/bin/python" -c "import jsonschema" && echo "compose schema: $TOOLS/compose-spec.json"
+
+# shellcheck lints the generated start scripts (Debian package; needs root or sudo).
+if ! command -v shellcheck >/dev/null 2>&1; then
+    echo "installing shellcheck"
+    if [ "$(id -u)" = 0 ]; then
+        apt-get install -y -q shellcheck >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q shellcheck >/dev/null; }
+    else
+        sudo apt-get install -y -q shellcheck >/dev/null
+    fi
+fi
+ln -sf "$(command -v shellcheck)" "$TOOLS/bin/shellcheck"
+shellcheck --version | sed -n 2p
