@@ -110,6 +110,12 @@ impl KitInfo {
 
 /// Checks the kit layout and reads its identity, in the reference's order.
 pub fn inspect_kit(kit_dir: &Path) -> Result<KitInfo> {
+    inspect(kit_dir).map(|(info, _)| info)
+}
+
+/// [`inspect_kit`], also returning the parsed `local/resources.json.default`, so that it
+/// is parsed once per prepare.
+pub fn inspect(kit_dir: &Path) -> Result<(KitInfo, Map<String, Value>)> {
     if !kit_dir.is_dir() {
         return Err(Error::invalid_kit(
             format!("Startup kit directory does not exist: {}", kit_dir.display()),
@@ -146,7 +152,7 @@ pub fn inspect_kit(kit_dir: &Path) -> Result<KitInfo> {
             "A kit should contain one of fed_server.json, fed_client.json, or fed_admin.json.",
         ));
     };
-    json::load_object(&local.join(RESOURCES_JSON_DEFAULT), RESOURCES_JSON_DEFAULT)?;
+    let resources = json::load_object(&local.join(RESOURCES_JSON_DEFAULT), RESOURCES_JSON_DEFAULT)?;
     let role_config = json::load_object(&startup.join(role.role_file()), role.role_file())?;
     let dir_name = kit_dir
         .file_name()
@@ -181,14 +187,15 @@ pub fn inspect_kit(kit_dir: &Path) -> Result<KitInfo> {
         Role::Server => detect_ports(&role_config)?,
         _ => (None, None),
     };
-    Ok(KitInfo {
+    let info = KitInfo {
         kit_dir: kit_dir.to_path_buf(),
         role,
         name,
         org,
         fed_learn_port,
         admin_port,
-    })
+    };
+    Ok((info, resources))
 }
 
 fn shape_error(file: &str, what: &str) -> Error {

@@ -319,8 +319,7 @@ fn copy_dir(kit: &Path, src: &Path, dst: &Path, skip: &Path) -> Result<()> {
             copy_dir(kit, &from, &to, skip)?;
             set_dir_metadata(&from, &to)?;
         } else if meta.is_file() {
-            fs::copy(&from, &to).map_err(|e| io_error(&from, e))?;
-            copy_times(&meta, &to)?;
+            copy_file(&from, &to, &meta)?;
         } else {
             return Err(Error::invalid_kit(
                 format!("Unsupported file type in the startup kit: {}", from.display()),
@@ -339,7 +338,25 @@ fn set_dir_metadata(src: &Path, dst: &Path) -> Result<()> {
     copy_times(&meta, dst)
 }
 
-fn copy_times(meta: &fs::Metadata, to: &Path) -> Result<()> {
+/// Copies one file with the kernel's copy (no buffering in this process) and sets
+/// mode and timestamps through the open handle: two opens per file in all.
+fn copy_file(from: &Path, to: &Path, meta: &fs::Metadata) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut source = fs::File::open(from).map_err(|e| io_error(from, e))?;
+    let mut target = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(to)
+        .map_err(|e| io_error(to, e))?;
+    std::io::copy(&mut source, &mut target).map_err(|e| io_error(from, e))?;
+    target
+        .set_permissions(meta.permissions())
+        .map_err(|e| io_error(to, e))?;
+    target.set_times(file_times(meta)).map_err(|e| io_error(to, e))
+}
+
+fn file_times(meta: &fs::Metadata) -> fs::FileTimes {
     let mut times = fs::FileTimes::new();
     if let Ok(t) = meta.accessed() {
         times = times.set_accessed(t);
@@ -347,6 +364,11 @@ fn copy_times(meta: &fs::Metadata, to: &Path) -> Result<()> {
     if let Ok(t) = meta.modified() {
         times = times.set_modified(t);
     }
+    times
+}
+
+fn copy_times(meta: &fs::Metadata, to: &Path) -> Result<()> {
+    let times = file_times(meta);
     let file = match fs::File::open(to) {
         Ok(file) => file,
         // A file its owner cannot read keeps the copy time; its content and mode are exact.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::RuntimeConfig;
 use crate::error::{Error, Result};
-use crate::kit::{inspect_kit, KitInfo};
+use crate::kit::{inspect, KitInfo};
 use crate::output::{self, Staging};
 use crate::paths::resolve_user_path;
 use crate::registry::Registry;
@@ -90,7 +90,7 @@ pub fn prepare(request: &PrepareRequest, registry: &Registry, warnings: &mut Vec
         Some(raw) => resolve(raw, "output")?,
         None => kit.join(output::PREPARED_DIR).join(target.name()),
     };
-    let kit_info = inspect_kit(&kit)?;
+    let (kit_info, resources) = inspect(&kit)?;
     tracing::debug!(role = kit_info.role.as_str(), name = %kit_info.name, org = %kit_info.org, "kit valid");
     output::check_output(&kit, &output)?;
 
@@ -102,8 +102,10 @@ pub fn prepare(request: &PrepareRequest, registry: &Registry, warnings: &mut Vec
         kit_dir: staging.path().to_path_buf(),
         ..kit_info.clone()
     };
-    let mut staged = StagedKit::new(staged_info, kit.clone(), output.clone(), &known_launchers, warnings);
+    let mut staged =
+        StagedKit::new(staged_info, kit.clone(), output.clone(), &known_launchers, warnings).with_resources(resources);
     target.prepare_staged(&mut staged, target_config.as_ref())?;
+    staged.flush()?;
     staging.commit(&output)?;
     tracing::debug!(output = %output.display(), "output replaced");
 

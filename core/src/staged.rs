@@ -13,6 +13,9 @@ use crate::target::LauncherClass;
 /// to the user use `final_output`.
 pub struct StagedKit<'a> {
     pub info: KitInfo,
+    /// `local/resources.json.default`, parsed once and written once by [`flush`](Self::flush).
+    resources: Option<Map<String, Value>>,
+    resources_changed: bool,
     /// The input kit (read-only).
     pub input_kit: PathBuf,
     pub final_output: PathBuf,
@@ -30,11 +33,46 @@ impl<'a> StagedKit<'a> {
     ) -> Self {
         StagedKit {
             info,
+            resources: None,
+            resources_changed: false,
             input_kit,
             final_output,
             known_launchers,
             warnings,
         }
+    }
+
+    /// Starts from an already parsed `resources.json.default` (the input kit's, which the
+    /// staged copy holds byte for byte) instead of parsing it again.
+    pub fn with_resources(mut self, resources: Map<String, Value>) -> Self {
+        self.resources = Some(resources);
+        self
+    }
+
+    fn resources_mut(&mut self) -> Result<&mut Map<String, Value>> {
+        if self.resources.is_none() {
+            self.resources = Some(patch::resources::load(&self.local_dir())?);
+        }
+        self.resources_changed = true;
+        self.resources
+            .as_mut()
+            .ok_or_else(|| crate::Error::internal("resources cache empty after loading"))
+    }
+
+    /// Forgets the parsed `resources.json.default` (after something else wrote the file).
+    pub fn reload_resources(&mut self) -> Result<()> {
+        self.flush()?;
+        self.resources = None;
+        Ok(())
+    }
+
+    /// Writes the edited `resources.json.default` (and drops `local/resources.json`).
+    pub fn flush(&mut self) -> Result<()> {
+        if let (true, Some(resources)) = (self.resources_changed, &self.resources) {
+            patch::resources::save(&self.local_dir(), resources)?;
+            self.resources_changed = false;
+        }
+        Ok(())
     }
 
     pub fn root(&self) -> &Path {
@@ -60,22 +98,28 @@ impl<'a> StagedKit<'a> {
     /// with the passthrough manager and `launcher` (for this kit's role) with `args`,
     /// warning about configuration that will no longer be used.
     pub fn install_launcher(&mut self, launcher: LauncherClass, args: Map<String, Value>) -> Result<()> {
-        let path = launcher.path_for(self.info.role);
-        let local = self.local_dir();
-        let known = self.known_launchers;
-        patch::resources::install_launcher(&local, known, launcher.id, path, args, self.warnings)
+        self.install_launcher_path(launcher.id, launcher.path_for(self.info.role), args)
     }
 
     /// Like [`install_launcher`](Self::install_launcher) with an explicit id and class path.
     pub fn install_launcher_path(&mut self, id: &str, path: &str, args: Map<String, Value>) -> Result<()> {
-        let local = self.local_dir();
-        patch::resources::install_launcher(&local, self.known_launchers, id, path, args, self.warnings)
+        let known = self.known_launchers;
+        let mut warnings = std::mem::take(self.warnings);
+        let done = self
+            .resources_mut()
+            .and_then(|resources| patch::resources::replace_launcher(resources, known, id, path, args, &mut warnings));
+        self.warnings.extend(warnings);
+        done
     }
 
     /// Points server job and snapshot storage into the mounted workspace.
     pub fn relocate_server_storage(&mut self, workspace: &str) -> Result<()> {
-        let local = self.local_dir();
-        patch::storage::relocate_server_storage(&local, workspace, self.warnings)
+        let mut warnings = std::mem::take(self.warnings);
+        let done = self
+            .resources_mut()
+            .and_then(|resources| patch::storage::relocate(resources, workspace, &mut warnings));
+        self.warnings.extend(warnings);
+        done
     }
 
     /// Loads `local/comm_config.json` (or the reference's default), lets `edit` change

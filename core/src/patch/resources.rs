@@ -108,6 +108,7 @@ pub fn components_mut(resources: &mut Map<String, Value>) -> Result<&mut Vec<Val
     Ok(list)
 }
 
+/// [`replace_launcher`] on the file in `local`: load, edit, save.
 pub fn install_launcher(
     local: &Path,
     known_launchers: &[LauncherClass],
@@ -117,6 +118,27 @@ pub fn install_launcher(
     warnings: &mut Vec<String>,
 ) -> Result<()> {
     let mut resources = load(local)?;
+    replace_launcher(
+        &mut resources,
+        known_launchers,
+        launcher_id,
+        launcher_path,
+        args,
+        warnings,
+    )?;
+    save(local, &resources)
+}
+
+/// Replaces the job launcher and resource manager in a loaded `resources.json.default`,
+/// warning about configuration that will no longer be used.
+pub fn replace_launcher(
+    resources: &mut Map<String, Value>,
+    known_launchers: &[LauncherClass],
+    launcher_id: &str,
+    launcher_path: &str,
+    args: Map<String, Value>,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
     let launcher_ids: Vec<&str> = std::iter::once(PROCESS_LAUNCHER.id)
         .chain(known_launchers.iter().map(|l| l.id))
         .chain(std::iter::once(launcher_id))
@@ -126,7 +148,7 @@ pub fn install_launcher(
         .chain(known_launchers)
         .flat_map(|l| [l.server_path, l.client_path])
         .collect();
-    let components = components_mut(&mut resources)?;
+    let components = components_mut(resources)?;
 
     for component in components.iter().filter_map(Value::as_object) {
         let id = component.get("id").and_then(Value::as_str);
@@ -168,5 +190,5 @@ pub fn install_launcher(
     });
     components.push(json!({"id": RESOURCE_MANAGER_ID, "path": PASSTHROUGH_RESOURCE_MANAGER, "args": {}}));
     components.push(json!({"id": launcher_id, "path": launcher_path, "args": Value::Object(args)}));
-    save(local, &resources)
+    Ok(())
 }

@@ -8,8 +8,15 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::patch::resources;
 
+/// [`relocate`] on the file in `local`: load, edit, save.
 pub fn relocate_server_storage(local: &Path, workspace: &str, warnings: &mut Vec<String>) -> Result<()> {
     let mut doc = resources::load(local)?;
+    relocate(&mut doc, workspace, warnings)?;
+    resources::save(local, &doc)
+}
+
+/// Points job and snapshot storage of a loaded `resources.json.default` at `workspace`.
+pub fn relocate(doc: &mut Map<String, Value>, workspace: &str, warnings: &mut Vec<String>) -> Result<()> {
     let snapshot_root = format!("{workspace}/snapshot-storage");
     if let Some(persistor) = doc.get_mut("snapshot_persistor") {
         let slot = persistor
@@ -28,7 +35,7 @@ pub fn relocate_server_storage(local: &Path, workspace: &str, warnings: &mut Vec
         }
     }
     let jobs_root = Value::String(format!("{workspace}/jobs-storage"));
-    for component in resources::components_mut(&mut doc)?
+    for component in resources::components_mut(doc)?
         .iter_mut()
         .filter_map(Value::as_object_mut)
     {
@@ -47,5 +54,5 @@ pub fn relocate_server_storage(local: &Path, workspace: &str, warnings: &mut Vec
         };
         args.insert("uri_root".into(), jobs_root.clone());
     }
-    resources::save(local, &doc)
+    Ok(())
 }

@@ -169,6 +169,8 @@ impl DynTarget for ExecutableTarget {
                 kit.warn(text);
             }
         }
+        // The plugin may have rewritten resources.json.default itself.
+        kit.reload_resources()?;
         super::edits::apply(kit, answer.get("edits").unwrap_or(&Value::Null))?;
         let fields = match answer.get("result") {
             Some(Value::Object(map)) => map.clone(),
