@@ -55,7 +55,8 @@ pub enum Command {
         after_help = "Examples:\n  \
             flare-deploy prepare ./site-1\n  \
             flare-deploy prepare ./site-1 --output ./site-1-docker --config docker.yaml\n  \
-            flare-deploy prepare ./site-1 --format json\n\n\
+            flare-deploy prepare ./site-1 --format json\n  \
+            flare-deploy prepare --all ./workspace/project/prod_00 --config docker.yaml\n\n\
             Minimal docker config:\n  \
             runtime: docker\n  \
             parent:\n    docker_image: nvflare/nvflare:2.8.1\n\n\
@@ -114,4 +115,18 @@ pub struct PrepareArgs {
     /// Print the command's argument schema as JSON and exit.
     #[arg(long)]
     pub schema: bool,
+
+    /// Prepare every server and client kit directly under DIR (e.g. a provisioning run's
+    /// prod_00/) in parallel; admin kits are skipped. Each kit uses --config if given,
+    /// else its own config.yaml.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["kit", "kit_flag", "output"])]
+    pub all: Option<String>,
+
+    /// With --all: write each kit's output to ROOT/<kit name> instead of <kit>/prepared/<runtime>.
+    #[arg(long, value_name = "ROOT", requires = "all")]
+    pub output_root: Option<String>,
+
+    /// With --all: kits prepared at once (default: one per CPU core).
+    #[arg(long, value_name = "N", requires = "all")]
+    pub jobs: Option<usize>,
 }

@@ -72,6 +72,15 @@ fn dispatch(argv: Vec<OsString>, format: Format) -> i32 {
             None => print::targets(&registry, format),
             Some(TargetsCommand::Show(show)) => print::target_show(&registry, &show.name, show.schema, format),
         },
+        Some(Command::Prepare(args)) if args.all.is_some() => {
+            let request = flare_deploy_core::batch::BatchRequest {
+                dir: args.all.unwrap_or_default(),
+                config: args.config,
+                output_root: args.output_root,
+                jobs: args.jobs.unwrap_or(0),
+            };
+            print::batch(&request, &registry, format)
+        }
         Some(Command::Prepare(args)) => {
             let request = PrepareRequest {
                 kit: args.kit,

@@ -1,7 +1,8 @@
 //! Printing envelopes and tables; returns the exit code.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
+use flare_deploy_core::batch::{self, BatchRequest, KitOutcome};
 use flare_deploy_core::report::{self, Printed};
 use flare_deploy_core::{json, schema_doc, Error, Format, Origin, Registry};
 use serde_json::{json, Map, Value};
@@ -174,4 +175,107 @@ pub fn target_show(registry: &Registry, name: &str, schema_only: bool, format: F
             ok(&data, format, &[])
         }
     }
+}
+
+/// `prepare --all`: a progress bar on a terminal, then a summary table (txt) or one
+/// envelope listing every kit (json). Exit 0 when every kit succeeded or was skipped.
+pub fn batch(request: &BatchRequest, registry: &Registry, format: Format) -> i32 {
+    let show_progress = format == Format::Txt && std::io::stdout().is_terminal();
+    let progress = |done: usize, total: usize| {
+        if show_progress {
+            let width = 30;
+            let filled = done * width / total.max(1);
+            let mut out = std::io::stdout().lock();
+            let _ = write!(
+                out,
+                "\r[{}{}] {done}/{total}",
+                "#".repeat(filled),
+                " ".repeat(width - filled)
+            );
+            let _ = out.flush();
+        }
+    };
+    let reports = match batch::prepare_all(request, registry, &progress) {
+        Ok(reports) => reports,
+        Err(err) => return error(&err, format, &[]),
+    };
+    if show_progress {
+        let _ = write!(std::io::stdout(), "\r{}\r", " ".repeat(50));
+    }
+    let failed = reports.iter().filter(|r| r.failed()).count();
+    let skipped = reports
+        .iter()
+        .filter(|r| matches!(r.outcome, KitOutcome::Skipped(_)))
+        .count();
+    let ok_count = reports.len() - failed - skipped;
+    let exit_code = if failed > 0 { 4 } else { 0 };
+    match format {
+        Format::Txt => {
+            let rows: Vec<Vec<String>> = reports
+                .iter()
+                .map(|r| {
+                    let role = r.role.map_or("-", |role| role.as_str()).to_string();
+                    let (runtime, result) = match &r.outcome {
+                        KitOutcome::Prepared(p) => {
+                            let runtime = p
+                                .outcome
+                                .fields
+                                .get("runtime")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default();
+                            (runtime.to_string(), "ok".to_string())
+                        }
+                        KitOutcome::Skipped(why) => ("-".into(), format!("skipped ({why})")),
+                        KitOutcome::Failed(err) => ("-".into(), err.code.to_string()),
+                    };
+                    vec![r.kit.clone(), role, runtime, result]
+                })
+                .collect();
+            let mut text = table(&["KIT", "ROLE", "RUNTIME", "RESULT"], &rows);
+            text.push_str(&format!("\n{ok_count} prepared, {failed} failed, {skipped} skipped\n"));
+            let mut stderr = String::new();
+            for report in &reports {
+                if let KitOutcome::Failed(err) = &report.outcome {
+                    stderr.push_str(&format!("{}: {}\n", report.kit, err.message));
+                    if !err.hint.is_empty() {
+                        stderr.push_str(&format!("{}: Hint: {}\n", report.kit, err.hint));
+                    }
+                }
+                for warning in &report.warnings {
+                    text.push_str(&format!("{}: Warning: {warning}\n", report.kit));
+                }
+            }
+            emit(&Printed { stdout: text, stderr });
+        }
+        Format::Json => {
+            let kits: Vec<Value> = reports
+                .iter()
+                .map(|r| {
+                    let mut item = json!({"kit": r.kit, "path": r.path.to_string_lossy(),
+                                          "role": r.role.map(|role| role.as_str())});
+                    let fields = match &r.outcome {
+                        KitOutcome::Prepared(p) => json!({"status": "ok", "result": Value::Object(p.outcome.fields.clone()), "warnings": r.warnings}),
+                        KitOutcome::Skipped(why) => json!({"status": "skipped", "reason": why}),
+                        KitOutcome::Failed(err) => json!({"status": "error", "error_code": err.code.as_str(),
+                                                          "message": err.message, "hint": err.hint, "warnings": r.warnings}),
+                    };
+                    if let (Value::Object(item), Value::Object(fields)) = (&mut item, fields) {
+                        item.extend(fields);
+                    }
+                    item
+                })
+                .collect();
+            let envelope = json!({
+                "schema_version": "1",
+                "status": if failed > 0 { "error" } else { "ok" },
+                "exit_code": exit_code,
+                "data": {"kits": kits, "summary": {"prepared": ok_count, "failed": failed, "skipped": skipped}},
+            });
+            emit(&Printed {
+                stdout: format!("{}\n", json::to_line(&envelope)),
+                stderr: String::new(),
+            });
+        }
+    }
+    exit_code
 }

@@ -108,6 +108,19 @@ impl KitInfo {
     }
 }
 
+/// The role of the kit at `kit_dir` when exactly one role file is present.
+pub fn role_of(kit_dir: &Path) -> Option<Role> {
+    let startup = kit_dir.join("startup");
+    let found: Vec<Role> = [Role::Server, Role::Client, Role::Admin]
+        .into_iter()
+        .filter(|r| startup.join(r.role_file()).is_file())
+        .collect();
+    match found[..] {
+        [role] => Some(role),
+        _ => None,
+    }
+}
+
 /// Checks the kit layout and reads its identity, in the reference's order.
 pub fn inspect_kit(kit_dir: &Path) -> Result<KitInfo> {
     inspect(kit_dir).map(|(info, _)| info)

@@ -2,6 +2,7 @@
 //! for a deployment runtime. It knows kits, configs, the [`RuntimeTarget`] trait, the
 //! registry, atomic output and the result envelope; it knows no runtime.
 
+pub mod batch;
 pub mod config;
 pub mod error;
 pub mod json;
