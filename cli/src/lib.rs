@@ -72,6 +72,14 @@ fn dispatch(argv: Vec<OsString>, format: Format) -> i32 {
             None => print::targets(&registry, format),
             Some(TargetsCommand::Show(show)) => print::target_show(&registry, &show.name, show.schema, format),
         },
+        // clap skips `requires` when the argument also conflicts with a present one.
+        Some(Command::Prepare(args)) if args.all.is_none() && (args.output_root.is_some() || args.jobs.is_some()) => {
+            usage::usage_error(
+                "--output-root and --jobs apply to --all only",
+                "flare-deploy prepare --all <DIR> [--output-root <ROOT>] [--jobs <N>]",
+                format,
+            )
+        }
         Some(Command::Prepare(args)) if args.all.is_some() => {
             let request = flare_deploy_core::batch::BatchRequest {
                 dir: args.all.unwrap_or_default(),

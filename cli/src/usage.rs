@@ -45,10 +45,13 @@ pub fn clap_error(err: clap::Error, format: Format) -> i32 {
         return 0;
     }
     let rendered = err.render().to_string();
+    // The first paragraph of clap's message (some span several lines), on one line.
     let detail = rendered
         .lines()
-        .next()
-        .unwrap_or_default()
+        .take_while(|l| !l.trim().is_empty() && !l.starts_with("Usage:"))
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
         .trim_start_matches("error: ")
         .to_string();
     let usage = rendered
@@ -65,7 +68,7 @@ pub fn missing_subcommand(format: Format) -> i32 {
     usage_error("subcommand required", &usage, format)
 }
 
-fn usage_error(detail: &str, usage: &str, format: Format) -> i32 {
+pub fn usage_error(detail: &str, usage: &str, format: Format) -> i32 {
     let message = format!("Invalid arguments. \u{2014} {detail}");
     let printed = match format {
         Format::Txt => Printed {

@@ -137,6 +137,20 @@ pub fn prepare_all(
         })?),
         _ => None,
     };
+    // Made once, before the workers: they must not race to create (or, failing, remove)
+    // the directory they all write into.
+    let created_root = match &output_root {
+        Some(root) if !root.exists() => {
+            std::fs::create_dir_all(root).map_err(|e| {
+                Error::invalid_args(
+                    format!("Cannot create output root: {}", root.display()),
+                    format!("Check the path: {e}"),
+                )
+            })?;
+            true
+        }
+        _ => false,
+    };
     let workers = match request.jobs {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
@@ -158,9 +172,12 @@ pub fn prepare_all(
             });
         }
     });
-    let mut reports = reports
-        .into_inner()
-        .map_err(|_| Error::internal("a batch worker panicked"))?;
+    if let (true, Some(root)) = (created_root, &output_root) {
+        // Nothing was written into it (every kit failed or was skipped): leave no empty
+        // output root behind. remove_dir only removes an empty directory.
+        let _ = std::fs::remove_dir(root);
+    }
+    let mut reports = reports.into_inner().map_err(|_| Error::internal("a batch worker panicked"))?;
     reports.sort_by_key(|(index, _)| *index);
     Ok(reports.into_iter().map(|(_, report)| report).collect())
 }

@@ -62,7 +62,8 @@ fn looks_like_kit(path: &Path) -> bool {
 /// Dropping it without [`commit`](Staging::commit) removes the staging copy and any
 /// parent directories it created.
 pub struct Staging {
-    dir: Option<tempfile::TempDir>,
+    /// `<parent>/.<output name>.prepare-staging`; one per output, guarded by the lock.
+    dir: Option<PathBuf>,
     lock: Option<OutputLock>,
     created_parents: Vec<PathBuf>,
     /// The directory the first created parent went into, with its times before, so a
@@ -71,29 +72,14 @@ pub struct Staging {
     committed: bool,
 }
 
-/// Prefix of the staging directories of `output` (`.<name>.prepare-`).
-fn staging_prefix(output: &Path) -> String {
+/// The staging directory of `output`. Its name is fixed: only the lock holder uses it,
+/// so whatever is found there was left by an interrupted run.
+pub fn staging_path(output: &Path) -> PathBuf {
     let name = output
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    format!(".{name}.prepare-")
-}
-
-/// Removes staging directories a killed run left beside `output`. Only called while
-/// holding the output's lock, so none of them belongs to a live run.
-fn remove_stale_staging(output: &Path) {
-    let Some(parent) = output.parent() else { return };
-    let prefix = staging_prefix(output);
-    let Ok(entries) = fs::read_dir(parent) else { return };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-        if is_dir && name.starts_with(&prefix) {
-            tracing::info!(path = %entry.path().display(), "removing a staging directory left by an interrupted run");
-            let _ = fs::remove_dir_all(entry.path());
-        }
-    }
+    output.with_file_name(format!(".{name}.prepare-staging"))
 }
 
 impl Staging {
@@ -114,27 +100,28 @@ impl Staging {
             committed: false,
         };
         staging.lock = Some(OutputLock::acquire(output)?);
-        remove_stale_staging(output);
-        let dir = tempfile::Builder::new()
-            .prefix(&staging_prefix(output))
-            .tempdir_in(parent)
-            .map_err(|e| {
-                Error::invalid_args(
-                    format!("Cannot create a staging directory in {}", parent.display()),
-                    format!("Check the path: {e}"),
-                )
-            })?;
-        tracing::debug!(staging = %dir.path().display(), "created staging directory");
-        staging.dir = Some(dir);
+        let path = staging_path(output);
+        if path.symlink_metadata().is_ok() {
+            tracing::info!(path = %path.display(), "removing a staging directory left by an interrupted run");
+            fs::remove_dir_all(&path).map_err(|e| io_error(&path, e))?;
+        }
+        fs::DirBuilder::new().mode(0o700).create(&path).map_err(|e| {
+            Error::invalid_args(
+                format!("Cannot create a staging directory in {}", parent.display()),
+                format!("Check the path: {e}"),
+            )
+        })?;
+        tracing::debug!(staging = %path.display(), "created staging directory");
+        staging.dir = Some(path);
         Ok(staging)
     }
 
     pub fn path(&self) -> &Path {
-        self.dir.as_ref().map(|d| d.path()).unwrap_or(Path::new(""))
+        self.dir.as_deref().unwrap_or(Path::new(""))
     }
 
     /// Moves the staged kit to `output`. An existing output is exchanged with the staged
-    /// copy in one step and removed afterwards.
+    /// copy in one step; the previous output, now at the staging path, is removed on drop.
     pub fn commit(mut self, output: &Path) -> Result<()> {
         let staged = self.path().to_path_buf();
         match output.symlink_metadata() {
@@ -142,7 +129,6 @@ impl Staging {
             Ok(_) => exchange(&staged, output).map_err(|e| io_error(output, e))?,
         }
         self.committed = true;
-        // The staging path now holds the previous output (or nothing); TempDir removes it.
         Ok(())
     }
 }
@@ -150,9 +136,10 @@ impl Staging {
 impl Drop for Staging {
     fn drop(&mut self) {
         if let Some(dir) = self.dir.take() {
-            let path = dir.path().to_path_buf();
-            if let Err(e) = dir.close() {
-                tracing::debug!(path = %path.display(), error = %e, "could not remove staging directory");
+            if dir.symlink_metadata().is_ok() {
+                if let Err(e) = fs::remove_dir_all(&dir) {
+                    tracing::debug!(path = %dir.display(), error = %e, "could not remove staging directory");
+                }
             }
         }
         drop(self.lock.take());
@@ -185,9 +172,15 @@ fn create_dirs_recording(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         cursor = d.parent();
     }
     missing.reverse();
-    for d in &missing {
-        // Never world-writable, whatever the umask.
-        fs::DirBuilder::new().mode(0o755).create(d)?;
+    let mut created = Vec::with_capacity(missing.len());
+    for d in missing {
+        // Never world-writable, whatever the umask. Another process (or a batch worker)
+        // may create it first: then it is not ours to remove.
+        match fs::DirBuilder::new().mode(0o755).create(&d) {
+            Ok(()) => created.push(d),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && d.is_dir() => {}
+            Err(e) => return Err(e),
+        }
     }
     if !dir.is_dir() {
         return Err(std::io::Error::new(
@@ -195,7 +188,7 @@ fn create_dirs_recording(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
             "not a directory",
         ));
     }
-    Ok(missing)
+    Ok(created)
 }
 
 /// Atomically exchanges two paths (Linux `renameat2(RENAME_EXCHANGE)`); elsewhere, or
@@ -258,8 +251,9 @@ fn rename_exchange(a: &Path, b: &Path) -> std::io::Result<()> {
 /// Copies the kit into `dest` (which exists), preserving modes and timestamps.
 /// Symlinks that stay inside the kit are copied as (relative) links; links that leave
 /// the kit, or dangle, are refused. `<kit>/prepared` is skipped.
-pub fn copy_kit(kit: &Path, dest: &Path) -> Result<()> {
-    let skip = kit.join(PREPARED_DIR);
+pub fn copy_kit(kit: &Path, dest: &Path, skips: &[String]) -> Result<()> {
+    let mut skip: Vec<PathBuf> = skips.iter().map(|s| kit.join(s)).collect();
+    skip.push(kit.join(PREPARED_DIR));
     copy_dir(kit, kit, dest, &skip)?;
     set_dir_metadata(kit, dest)
 }
@@ -289,12 +283,12 @@ fn relative_to(from_dir: &Path, to: &Path) -> PathBuf {
     rel
 }
 
-fn copy_dir(kit: &Path, src: &Path, dst: &Path, skip: &Path) -> Result<()> {
+fn copy_dir(kit: &Path, src: &Path, dst: &Path, skip: &[PathBuf]) -> Result<()> {
     let entries = fs::read_dir(src).map_err(|e| io_error(src, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| io_error(src, e))?;
         let from = entry.path();
-        if from == skip {
+        if skip.contains(&from) {
             continue;
         }
         let to = dst.join(entry.file_name());
@@ -304,7 +298,7 @@ fn copy_dir(kit: &Path, src: &Path, dst: &Path, skip: &Path) -> Result<()> {
             let resolved = from
                 .canonicalize()
                 .map_err(|_| link_error("Broken symlink in the startup kit", &from, &target))?;
-            if !resolved.starts_with(kit) || resolved.starts_with(skip) {
+            if !resolved.starts_with(kit) || resolved.starts_with(kit.join(PREPARED_DIR)) {
                 return Err(link_error("Symlink points outside the startup kit", &from, &target));
             }
             // Relative, so that the copy points into the copy and never back at the input.

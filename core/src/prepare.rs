@@ -95,7 +95,7 @@ pub fn prepare(request: &PrepareRequest, registry: &Registry, warnings: &mut Vec
     output::check_output(&kit, &output)?;
 
     let staging = Staging::create(&output)?;
-    output::copy_kit(&kit, staging.path())?;
+    output::copy_kit(&kit, staging.path(), &target.copy_skips())?;
     tracing::debug!("kit copied to staging");
     let known_launchers = registry.launchers();
     let staged_info = KitInfo {

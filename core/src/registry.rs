@@ -59,6 +59,9 @@ impl DynTarget for StaticTarget {
     fn config_schema(&self) -> Result<serde_json::Value> {
         self.0.config_schema()
     }
+    fn copy_skips(&self) -> Vec<String> {
+        self.0.copy_skips()
+    }
     fn validate_config(&self, config: &crate::RuntimeConfig) -> Result<Box<dyn std::any::Any + Send + Sync>> {
         self.0.validate_config(config)
     }

@@ -55,6 +55,12 @@ pub trait RuntimeTarget: Send + Sync + 'static {
     /// Validates the raw config in the reference's order (first failure wins).
     fn validate_config(&self, config: &RuntimeConfig) -> Result<Self::Config>;
 
+    /// Paths (relative to the kit) this target always deletes or regenerates; the engine
+    /// does not copy them into the staging directory at all.
+    fn copy_skips(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Edits `local/resources.json.default` (launcher, resource manager, storage).
     fn patch_resources(&self, kit: &mut StagedKit<'_>, config: &Self::Config) -> Result<()>;
 
@@ -77,6 +83,10 @@ pub trait DynTarget: Send + Sync {
     fn launcher(&self) -> Option<LauncherClass>;
     /// JSON Schema of the config file.
     fn config_schema(&self) -> Result<serde_json::Value>;
+    /// Kit paths not to copy (see [`RuntimeTarget::copy_skips`]).
+    fn copy_skips(&self) -> Vec<String> {
+        Vec::new()
+    }
     fn validate_config(&self, config: &RuntimeConfig) -> Result<Box<dyn Any + Send + Sync>>;
     fn prepare_staged(&self, kit: &mut StagedKit<'_>, config: &(dyn Any + Send + Sync)) -> Result<()>;
     fn describe(&self, kit: &KitInfo, config: &(dyn Any + Send + Sync), output: &Path) -> Result<Outcome>;
@@ -100,6 +110,9 @@ impl<T: RuntimeTarget> DynTarget for T {
     }
     fn config_schema(&self) -> Result<serde_json::Value> {
         Ok(schemars::schema_for!(T::Config).to_value())
+    }
+    fn copy_skips(&self) -> Vec<String> {
+        RuntimeTarget::copy_skips(self).iter().map(|s| s.to_string()).collect()
     }
     fn validate_config(&self, config: &RuntimeConfig) -> Result<Box<dyn Any + Send + Sync>> {
         Ok(Box::new(RuntimeTarget::validate_config(self, config)?))

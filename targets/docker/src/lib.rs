@@ -43,6 +43,18 @@ impl RuntimeTarget for DockerTarget {
         DOCKER_LAUNCHER
     }
 
+    fn copy_skips(&self) -> &'static [&'static str] {
+        // Regenerated or removed in every prepare; copying them would be wasted I/O.
+        &[
+            "startup/start.sh",
+            "startup/sub_start.sh",
+            "startup/stop_fl.sh",
+            "startup/docker.sh",
+            "startup/start_docker.sh",
+            "local/resources.json",
+        ]
+    }
+
     fn validate_config(&self, config: &RuntimeConfig) -> Result<DockerConfig> {
         config::validate(config)
     }

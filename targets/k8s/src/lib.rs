@@ -52,6 +52,19 @@ impl RuntimeTarget for K8sTarget {
         K8S_LAUNCHER
     }
 
+    fn copy_skips(&self) -> &'static [&'static str] {
+        // Regenerated or removed in every prepare; copying them would be wasted I/O.
+        &[
+            "startup/start.sh",
+            "startup/sub_start.sh",
+            "startup/stop_fl.sh",
+            "startup/docker.sh",
+            "startup/start_docker.sh",
+            "local/resources.json",
+            "helm_chart",
+        ]
+    }
+
     fn validate_config(&self, config: &RuntimeConfig) -> Result<K8sConfig> {
         config::validate(config)
     }
