@@ -25,16 +25,17 @@ printf 'runtime: docker\nparent:\n  docker_image: nvflare/nvflare:2.8.1\n' > "$C
 
 now_us() { date +%s%6N; }
 
-# median_us REPEAT SETUP_CMD RUN_CMD: runs SETUP (untimed) then RUN (timed) REPEAT times.
-median_us() {
-    local repeat=$1 setup=$2 run=$3 times=() start end
-    for _ in $(seq "$repeat"); do
-        eval "$setup"
-        start=$(now_us); eval "$run" >/dev/null 2>&1; end=$(now_us)
-        times+=($((end - start)))
-    done
-    printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+# timed_us SETUP_CMD RUN_CMD: runs SETUP, flushes dirty pages (so that no run pays for
+# the previous run's writeback), then times RUN.
+timed_us() {
+    local start end
+    eval "$1"
+    sync
+    start=$(now_us); eval "$2" >/dev/null 2>&1; end=$(now_us)
+    echo $((end - start))
 }
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # peak_kb SETUP_CMD RUN_CMD: max RSS of one run.
 peak_kb() {
@@ -54,14 +55,19 @@ sync
 
 rows=()
 run_case() { # label repeat prepare_setup prepare_cmd cp_setup cp_cmd
-    local label=$1 repeat=$2
+    local label=$1 repeat=$2 ours=() theirs=()
     eval "$3"; eval "$4" >/dev/null 2>&1 || true   # warm the page cache
-    local ours theirs ours_kb theirs_kb
-    ours=$(median_us "$repeat" "$3" "$4")
-    theirs=$(median_us "$repeat" "$5" "$6")
+    # Interleaved, so that both sides see the same machine state.
+    for _ in $(seq "$repeat"); do
+        ours+=("$(timed_us "$3" "$4")")
+        theirs+=("$(timed_us "$5" "$6")")
+    done
+    local o t ours_kb theirs_kb
+    o=$(printf '%s\n' "${ours[@]}" | median)
+    t=$(printf '%s\n' "${theirs[@]}" | median)
     ours_kb=$(peak_kb "$3" "$4")
     theirs_kb=$(peak_kb "$5" "$6")
-    rows+=("$(awk -v l="$label" -v o="$ours" -v t="$theirs" -v om="$ours_kb" -v tm="$theirs_kb" \
+    rows+=("$(awk -v l="$label" -v o="$o" -v t="$t" -v om="$ours_kb" -v tm="$theirs_kb" \
         'BEGIN { printf "| %s | %.1f ms | %.1f ms | %.2fx | %.1f MB | %.1f MB |", l, o/1000, t/1000, o/t, om/1024, tm/1024 }')")
 }
 

@@ -1222,6 +1222,37 @@ fn output_parent_cannot_be_created() {
 }
 
 #[test]
+fn output_parent_is_not_writable() {
+    // Root may write anywhere on a normal filesystem, so use ones nobody can write:
+    // procfs refuses new entries, sysfs refuses mkdir.
+    let (_tmp, root) = tempdir();
+    let kit = client_kit(&root);
+    let config = write_file(&root.join("docker.yaml"), CONFIG);
+    for (label, output, message) in [
+        (
+            "parent on procfs",
+            PathBuf::from("/proc/flare-deploy-test-out"),
+            "Cannot create the lock file /proc/.flare-deploy-test-out.lock".to_string(),
+        ),
+        (
+            "parent on sysfs",
+            PathBuf::from("/sys/kernel/flare-deploy-test/out"),
+            "Cannot create output parent directory: /sys/kernel/flare-deploy-test".to_string(),
+        ),
+    ] {
+        Case::new(
+            label,
+            os(&[&"prepare", &kit.dir, &"--config", &config, &"--output", &output]),
+            "INVALID_ARGS",
+        )
+        .msg(exact(message), prefix("Check the"))
+        .keep(&kit.dir)
+        .check();
+        assert!(!output.exists(), "{label}");
+    }
+}
+
+#[test]
 fn kit_errors_come_before_output_errors() {
     let (_tmp, root) = tempdir();
     let kit = client_kit(&root);
