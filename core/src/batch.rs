@@ -177,7 +177,9 @@ pub fn prepare_all(
         // output root behind. remove_dir only removes an empty directory.
         let _ = std::fs::remove_dir(root);
     }
-    let mut reports = reports.into_inner().map_err(|_| Error::internal("a batch worker panicked"))?;
+    let mut reports = reports
+        .into_inner()
+        .map_err(|_| Error::internal("a batch worker panicked"))?;
     reports.sort_by_key(|(index, _)| *index);
     Ok(reports.into_iter().map(|(_, report)| report).collect())
 }

@@ -57,8 +57,8 @@ pub trait RuntimeTarget: Send + Sync + 'static {
 
     /// Paths (relative to the kit) this target always deletes or regenerates; the engine
     /// does not copy them into the staging directory at all.
-    fn copy_skips(&self) -> &'static [&'static str] {
-        &[]
+    fn copy_skips(&self) -> Vec<&'static str> {
+        Vec::new()
     }
 
     /// Edits `local/resources.json.default` (launcher, resource manager, storage).

@@ -33,6 +33,18 @@ impl CommConfig {
         Ok(())
     }
 
+    /// The parent listens for its jobs on every interface of its container: scheme tcp,
+    /// host 0.0.0.0, and `connection_security` clear unless the kit already chose one.
+    pub fn listen_in_container(&mut self) -> Result<()> {
+        self.set_scheme("tcp")?;
+        let resources = self.internal_resources()?;
+        resources.insert("host".into(), Value::String("0.0.0.0".into()));
+        resources
+            .entry("connection_security")
+            .or_insert_with(|| Value::String("clear".into()));
+        Ok(())
+    }
+
     /// `internal.resources`, created empty when absent.
     pub fn internal_resources(&mut self) -> Result<&mut Map<String, Value>> {
         let resources = self.internal()?.entry("resources").or_insert_with(|| json!({}));

@@ -24,6 +24,13 @@ pub const PROCESS_LAUNCHER: LauncherClass = LauncherClass {
     client_path: "nvflare.app_common.job_launcher.client_process_launcher.ClientProcessJobLauncher",
 };
 
+/// NVFlare's Docker job launcher: every target whose jobs are sibling containers uses it.
+pub const DOCKER_LAUNCHER: LauncherClass = LauncherClass {
+    id: "docker_launcher",
+    server_path: "nvflare.app_opt.job_launcher.docker_launcher.ServerDockerJobLauncher",
+    client_path: "nvflare.app_opt.job_launcher.docker_launcher.ClientDockerJobLauncher",
+};
+
 const RESOURCE_MANAGER_ID: &str = "resource_manager";
 const RESOURCE_CONSUMER_ID: &str = "resource_consumer";
 const BUILTIN_RESOURCE_MANAGERS: [&str; 2] = [GPU_RESOURCE_MANAGER, PASSTHROUGH_RESOURCE_MANAGER];

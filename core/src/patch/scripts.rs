@@ -10,6 +10,17 @@ use crate::staged::io_error;
 /// Scripts a provisioned kit (or an earlier prepare) may carry in `startup/`.
 pub const START_SCRIPTS: [&str; 5] = ["start.sh", "sub_start.sh", "stop_fl.sh", "docker.sh", "start_docker.sh"];
 
+/// What every built-in target deletes or regenerates, so need not copy: the start
+/// scripts and the `resources.json` override that shadows the prepared defaults.
+pub const ALWAYS_REPLACED: [&str; 6] = [
+    "startup/start.sh",
+    "startup/sub_start.sh",
+    "startup/stop_fl.sh",
+    "startup/docker.sh",
+    "startup/start_docker.sh",
+    "local/resources.json",
+];
+
 pub fn remove_start_scripts(startup: &Path, keep: &[&str]) -> Result<()> {
     for name in START_SCRIPTS.iter().filter(|n| !keep.contains(n)) {
         let path = startup.join(name);

@@ -8,6 +8,7 @@ mod config;
 
 use std::path::Path;
 
+use flare_deploy_core::patch::resources::DOCKER_LAUNCHER;
 use flare_deploy_core::prepare::display_path;
 use flare_deploy_core::{
     shell, KitInfo, LauncherClass, Outcome, Result, Role, RuntimeConfig, RuntimeTarget, StagedKit,
@@ -18,13 +19,6 @@ use serde_json::{Map, Value};
 pub use config::ComposeConfig;
 
 pub const COMPOSE_FILE: &str = "compose.yaml";
-
-/// The same job launcher as the Docker target: jobs are sibling containers.
-pub const DOCKER_LAUNCHER: LauncherClass = LauncherClass {
-    id: "docker_launcher",
-    server_path: "nvflare.app_opt.job_launcher.docker_launcher.ServerDockerJobLauncher",
-    client_path: "nvflare.app_opt.job_launcher.docker_launcher.ClientDockerJobLauncher",
-};
 
 pub struct ComposeTarget;
 
@@ -43,6 +37,10 @@ impl RuntimeTarget for ComposeTarget {
 
     fn launcher(&self) -> LauncherClass {
         DOCKER_LAUNCHER
+    }
+
+    fn copy_skips(&self) -> Vec<&'static str> {
+        flare_deploy_core::patch::scripts::ALWAYS_REPLACED.to_vec()
     }
 
     fn validate_config(&self, config: &RuntimeConfig) -> Result<ComposeConfig> {
@@ -69,13 +67,7 @@ impl RuntimeTarget for ComposeTarget {
     }
 
     fn patch_comm_config(&self, kit: &mut StagedKit<'_>, _config: &ComposeConfig) -> Result<()> {
-        kit.edit_comm_config(|comm| {
-            comm.set_scheme("tcp")?;
-            let resources = comm.internal_resources()?;
-            resources.insert("host".into(), "0.0.0.0".into());
-            resources.entry("connection_security").or_insert_with(|| "clear".into());
-            Ok(())
-        })
+        kit.edit_comm_config(|comm| comm.listen_in_container())
     }
 
     fn emit_artifacts(&self, kit: &mut StagedKit<'_>, config: &ComposeConfig) -> Result<()> {

@@ -7,6 +7,7 @@ mod script;
 
 use std::path::Path;
 
+use flare_deploy_core::patch::scripts::ALWAYS_REPLACED;
 use flare_deploy_core::prepare::display_path;
 use flare_deploy_core::{shell, LauncherClass, Outcome, Result, Role, RuntimeConfig, RuntimeTarget, StagedKit};
 use flare_deploy_core::{KitInfo, WORKSPACE_MOUNT_PATH};
@@ -17,11 +18,7 @@ pub use config::{DockerConfig, DockerJobLauncher, DockerParent};
 /// The start script this target writes into `startup/`.
 pub const START_SCRIPT: &str = "start_docker.sh";
 
-pub const DOCKER_LAUNCHER: LauncherClass = LauncherClass {
-    id: "docker_launcher",
-    server_path: "nvflare.app_opt.job_launcher.docker_launcher.ServerDockerJobLauncher",
-    client_path: "nvflare.app_opt.job_launcher.docker_launcher.ClientDockerJobLauncher",
-};
+pub use flare_deploy_core::patch::resources::DOCKER_LAUNCHER;
 
 /// The `runtime: docker` target.
 pub struct DockerTarget;
@@ -43,16 +40,9 @@ impl RuntimeTarget for DockerTarget {
         DOCKER_LAUNCHER
     }
 
-    fn copy_skips(&self) -> &'static [&'static str] {
+    fn copy_skips(&self) -> Vec<&'static str> {
         // Regenerated or removed in every prepare; copying them would be wasted I/O.
-        &[
-            "startup/start.sh",
-            "startup/sub_start.sh",
-            "startup/stop_fl.sh",
-            "startup/docker.sh",
-            "startup/start_docker.sh",
-            "local/resources.json",
-        ]
+        ALWAYS_REPLACED.to_vec()
     }
 
     fn validate_config(&self, config: &RuntimeConfig) -> Result<DockerConfig> {
@@ -82,14 +72,7 @@ impl RuntimeTarget for DockerTarget {
     }
 
     fn patch_comm_config(&self, kit: &mut StagedKit<'_>, _config: &DockerConfig) -> Result<()> {
-        kit.edit_comm_config(|comm| {
-            comm.set_scheme("tcp")?;
-            let resources = comm.internal_resources()?;
-            resources.insert("host".into(), "0.0.0.0".into());
-            // An existing tls/mtls choice is the operator's; only fill a missing one.
-            resources.entry("connection_security").or_insert_with(|| "clear".into());
-            Ok(())
-        })
+        kit.edit_comm_config(|comm| comm.listen_in_container())
     }
 
     fn emit_artifacts(&self, kit: &mut StagedKit<'_>, config: &DockerConfig) -> Result<()> {

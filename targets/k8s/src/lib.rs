@@ -9,6 +9,7 @@ mod image;
 use std::path::Path;
 
 use flare_deploy_core::naming::stable_k8s_name;
+use flare_deploy_core::patch::scripts::ALWAYS_REPLACED;
 use flare_deploy_core::prepare::display_path;
 use flare_deploy_core::{
     shell, KitInfo, LauncherClass, Outcome, Result, Role, RuntimeConfig, RuntimeTarget, StagedKit,
@@ -52,17 +53,11 @@ impl RuntimeTarget for K8sTarget {
         K8S_LAUNCHER
     }
 
-    fn copy_skips(&self) -> &'static [&'static str] {
+    fn copy_skips(&self) -> Vec<&'static str> {
         // Regenerated or removed in every prepare; copying them would be wasted I/O.
-        &[
-            "startup/start.sh",
-            "startup/sub_start.sh",
-            "startup/stop_fl.sh",
-            "startup/docker.sh",
-            "startup/start_docker.sh",
-            "local/resources.json",
-            "helm_chart",
-        ]
+        let mut skips = ALWAYS_REPLACED.to_vec();
+        skips.push(chart::CHART_DIR);
+        skips
     }
 
     fn validate_config(&self, config: &RuntimeConfig) -> Result<K8sConfig> {
