@@ -76,11 +76,6 @@ pub fn resolve_lenient(path: &Path) -> PathBuf {
     resolved
 }
 
-/// True when `path` is `base` or below it (both resolved).
-pub fn is_within(path: &Path, base: &Path) -> bool {
-    path.starts_with(base)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

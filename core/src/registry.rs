@@ -125,11 +125,6 @@ impl Registry {
         &self.linked
     }
 
-    /// Names of the linked targets.
-    pub fn linked_names(&self) -> Vec<String> {
-        self.linked.iter().map(|e| e.target.name().to_string()).collect()
-    }
-
     /// Every target: linked ones and the executable plugins on the search path (whose
     /// names are not linked), by name.
     pub fn all(&self) -> Vec<Entry> {
