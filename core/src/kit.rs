@@ -315,7 +315,9 @@ fn detect_ports(role_config: &Map<String, Value>) -> Result<(Option<u16>, Option
     let admin_port = match server.get("admin_port") {
         // Booleans are not ports, unlike in the reference (Python's bool is an int).
         Some(Value::Number(n)) if n.is_i64() || n.is_u64() => {
-            let port = n.as_i64().unwrap_or(i64::MAX);
+            let port = n
+                .as_i64()
+                .map_or(i128::from(n.as_u64().unwrap_or(u64::MAX)), i128::from);
             Some(checked_port(port, file, "servers[0].admin_port")?)
         }
         _ => fed_port,
@@ -323,7 +325,7 @@ fn detect_ports(role_config: &Map<String, Value>) -> Result<(Option<u16>, Option
     Ok((fed_port, admin_port))
 }
 
-fn checked_port(port: i64, file: &str, key: &str) -> Result<u16> {
+fn checked_port(port: i128, file: &str, key: &str) -> Result<u16> {
     u16::try_from(port).ok().filter(|p| *p != 0).ok_or_else(|| {
         Error::invalid_kit(
             format!("{file} {key} has port {port}; a port must be between 1 and 65535."),
@@ -337,7 +339,7 @@ fn port_text_from_target(target: &str) -> Option<&str> {
 }
 
 /// Python `int(str)`: surrounding whitespace, one sign and single `_` between digits.
-fn parse_python_int(text: &str) -> Option<i64> {
+fn parse_python_int(text: &str) -> Option<i128> {
     let text = text.trim();
     let (negative, digits) = match text.as_bytes().first()? {
         b'-' => (true, &text[1..]),
@@ -351,13 +353,40 @@ fn parse_python_int(text: &str) -> Option<i64> {
     if !cleaned.chars().all(|c| c.is_ascii_digit()) {
         return None;
     }
-    let value: i64 = cleaned.parse().ok()?;
+    // Python ints have no limit; anything past i128 is out of port range all the same.
+    let value: i128 = cleaned.parse().unwrap_or(i128::MAX);
     Some(if negative { -value } else { value })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_ports_are_reported_as_written() {
+        let config = |admin: &str, target: &str| -> Map<String, Value> {
+            serde_json::from_str(&format!(
+                r#"{{"servers": [{{"service": {{"target": "{target}"}}, "admin_port": {admin}}}]}}"#
+            ))
+            .expect("json")
+        };
+        let err = detect_ports(&config("18446744073709551615", "h:8002")).expect_err("too big");
+        assert!(
+            err.message.contains("has port 18446744073709551615;"),
+            "{}",
+            err.message
+        );
+        let err = detect_ports(&config("8003", "h:99999999999999999999999")).expect_err("too big");
+        assert!(
+            err.message.contains("has port 99999999999999999999999;"),
+            "{}",
+            err.message
+        );
+        assert_eq!(
+            detect_ports(&config("8003", "h:8002")).expect("valid"),
+            (Some(8002), Some(8003))
+        );
+    }
 
     #[test]
     fn python_int_semantics_for_target_ports() {
