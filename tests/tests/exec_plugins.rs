@@ -318,17 +318,21 @@ fn test_plugin(dir: &Path, name: &str, mode: &str, stage: &str) -> PathBuf {
 
 /// Runs prepare with the plugin `mode` at `stage` (runtime `<name>`, found through
 /// `FLARE_DEPLOY_PLUGIN_PATH`) and checks the code and the clean failure.
+/// Runs prepare for runtime `name`, whose plugin is already in the setup's plugin
+/// directory; returns the run and a snapshot of the kit taken just before it.
+fn prepare_with_plugin(setup: &Setup, name: &str, extra_env: &[(&str, &str)]) -> (Run, Snapshot) {
+    let config = setup.config("plugin.yaml", name);
+    let before = Snapshot::take(&setup.kit.dir, &[]);
+    let mut env = vec![("FLARE_DEPLOY_PLUGIN_PATH", path_str(&setup.plugin_dir))];
+    env.extend_from_slice(extra_env);
+    (setup.prepare(&config, &env, &[]), before)
+}
+
 fn check_failure(mode: &str, stage: &str, code: &str, message_prefix: &str) -> Run {
     let setup = Setup::client();
     let name = "misfit";
     let plugin = test_plugin(&setup.plugin_dir, name, mode, stage);
-    let config = setup.config("plugin.yaml", name);
-    let before = Snapshot::take(&setup.kit.dir, &[]);
-    let run = setup.prepare(
-        &config,
-        &[("FLARE_DEPLOY_PLUGIN_PATH", path_str(&setup.plugin_dir))],
-        &[],
-    );
+    let (run, before) = prepare_with_plugin(&setup, name, &[]);
     run.assert_error_code(code, &message_prefix.replace("{plugin}", path_str(&plugin)));
     assert_eq!(run.stdout, "", "{mode}: nothing on stdout");
     assert_failed_cleanly(&setup, Some(&before), &plugin, &[]);
@@ -852,13 +856,7 @@ fn plugin_that_cannot_be_started() {
         "#!/nonexistent/interpreter/for/this/test\n",
         0o755,
     );
-    let config = setup.config("plugin.yaml", "misfit");
-    let before = Snapshot::take(&setup.kit.dir, &[]);
-    let run = setup.prepare(
-        &config,
-        &[("FLARE_DEPLOY_PLUGIN_PATH", path_str(&setup.plugin_dir))],
-        &[],
-    );
+    let (run, before) = prepare_with_plugin(&setup, "misfit", &[]);
     run.assert_error_code("PLUGIN_NOT_EXECUTABLE", &format!("Plugin {}", plugin.display()));
     assert_failed_cleanly(&setup, Some(&before), &plugin, &[]);
 }
@@ -923,13 +921,7 @@ fn plugin_exits_before_answering() {
             "#!/usr/bin/env bash\necho 'kaboom from bash' >&2\nexit 3\n",
             0o755,
         );
-        let config = setup.config("plugin.yaml", "misfit");
-        let before = Snapshot::take(&setup.kit.dir, &[]);
-        let run = setup.prepare(
-            &config,
-            &[("FLARE_DEPLOY_PLUGIN_PATH", path_str(&setup.plugin_dir))],
-            &[],
-        );
+        let (run, before) = prepare_with_plugin(&setup, "misfit", &[]);
         run.assert_error_code("PLUGIN_FAILED", &format!("Plugin {}", plugin.display()));
         assert_failed_cleanly(&setup, Some(&before), &plugin, &[]);
         assert!(
@@ -991,17 +983,8 @@ fn plugin_exits_non_zero_after_the_last_request() {
 fn check_timeout(mode: &str, stage: &str) {
     let setup = Setup::client();
     let plugin = test_plugin(&setup.plugin_dir, "sleeper", mode, stage);
-    let config = setup.config("plugin.yaml", "sleeper");
-    let before = Snapshot::take(&setup.kit.dir, &[]);
     let started = Instant::now();
-    let run = setup.prepare(
-        &config,
-        &[
-            ("FLARE_DEPLOY_PLUGIN_PATH", path_str(&setup.plugin_dir)),
-            ("FLARE_DEPLOY_PLUGIN_TIMEOUT", "1"),
-        ],
-        &[],
-    );
+    let (run, before) = prepare_with_plugin(&setup, "sleeper", &[("FLARE_DEPLOY_PLUGIN_TIMEOUT", "1")]);
     let took = started.elapsed();
     run.assert_error_code("PLUGIN_TIMEOUT", &format!("Plugin {}", plugin.display()));
     assert!(
@@ -1037,17 +1020,8 @@ fn a_wrapper_plugin_whose_worker_hangs_is_killed_as_a_whole() {
         "#!/usr/bin/env bash\nread -r line\npython3 -c 'import time; time.sleep(60)' \"$0\"\n",
         0o755,
     );
-    let config = setup.config("plugin.yaml", "wrapper");
-    let before = Snapshot::take(&setup.kit.dir, &[]);
     let started = Instant::now();
-    let run = setup.prepare(
-        &config,
-        &[
-            ("FLARE_DEPLOY_PLUGIN_PATH", path_str(&setup.plugin_dir)),
-            ("FLARE_DEPLOY_PLUGIN_TIMEOUT", "1"),
-        ],
-        &[],
-    );
+    let (run, before) = prepare_with_plugin(&setup, "wrapper", &[("FLARE_DEPLOY_PLUGIN_TIMEOUT", "1")]);
     assert!(started.elapsed() < Duration::from_secs(10));
     run.assert_error_code("PLUGIN_TIMEOUT", &format!("Plugin {}", plugin.display()));
     assert_failed_cleanly(&setup, Some(&before), &plugin, &[]);
@@ -1057,13 +1031,7 @@ fn a_wrapper_plugin_whose_worker_hangs_is_killed_as_a_whole() {
 fn plugin_writes_into_the_outputs_parent() {
     let setup = Setup::client();
     let plugin = test_plugin(&setup.plugin_dir, "misfit", "write_parent", "");
-    let config = setup.config("plugin.yaml", "misfit");
-    let before = Snapshot::take(&setup.kit.dir, &[]);
-    let run = setup.prepare(
-        &config,
-        &[("FLARE_DEPLOY_PLUGIN_PATH", path_str(&setup.plugin_dir))],
-        &[],
-    );
+    let (run, before) = prepare_with_plugin(&setup, "misfit", &[]);
     run.assert_error_code(
         "PLUGIN_WROTE_OUTSIDE",
         &format!("Plugin {} wrote outside its staging directory", plugin.display()),
