@@ -35,8 +35,18 @@ pub fn format_from_argv(argv: &[OsString]) -> Format {
 /// `prepare ... --schema` anywhere on the line skips normal parsing, like the reference.
 pub fn is_prepare_schema_request(argv: &[OsString]) -> bool {
     let args: Vec<String> = argv.iter().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
-    let first_command = args.iter().find(|a| !a.starts_with('-'));
-    first_command.is_some_and(|c| c == "prepare") && args.iter().any(|a| a == "--schema")
+    // The subcommand is the first word that is neither an option nor `--format`'s value.
+    let mut command = None;
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        if word == "--format" {
+            words.next();
+        } else if !word.starts_with('-') {
+            command = Some(word);
+            break;
+        }
+    }
+    command.is_some_and(|c| c == "prepare") && args.iter().any(|a| a == "--schema")
 }
 
 pub fn clap_error(err: clap::Error, format: Format) -> i32 {

@@ -8,8 +8,16 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorCode, Result};
 
-/// How long a run waits for another run on the same output.
-const WAIT: Duration = Duration::from_secs(120);
+/// How long a run waits for another run on the same output (seconds); default 120.
+pub const LOCK_TIMEOUT_ENV: &str = "FLARE_DEPLOY_LOCK_TIMEOUT";
+
+fn wait_limit() -> Duration {
+    std::env::var(LOCK_TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map_or(Duration::from_secs(120), Duration::from_secs_f64)
+}
 const POLL: Duration = Duration::from_millis(25);
 
 /// The held lock. Dropping it removes the lock file and releases the lock.
@@ -39,6 +47,7 @@ impl OutputLock {
     pub fn acquire(output: &Path) -> Result<OutputLock> {
         let path = lock_path(output);
         let start = Instant::now();
+        let limit = wait_limit();
         let mut announced = false;
         loop {
             let file = OpenOptions::new()
@@ -62,12 +71,12 @@ impl OutputLock {
                         tracing::info!(lock = %path.display(), "another prepare is writing this output; waiting");
                         announced = true;
                     }
-                    if start.elapsed() > WAIT {
+                    if start.elapsed() > limit {
                         return Err(Error::new(
                             ErrorCode::OutputLocked,
                             format!("Another flare-deploy run is preparing {}", output.display()),
                             format!(
-                                "Wait for it to finish, or remove {} if no such run exists.",
+                                "Wait for it to finish (or set {LOCK_TIMEOUT_ENV} to wait longer); the lock is {}.",
                                 path.display()
                             ),
                         ));
