@@ -80,11 +80,12 @@ pub struct RuntimeConfig {
 }
 
 impl RuntimeConfig {
-    /// Reads and parses the file. `is_known` says whether a runtime exists;
+    /// Reads and parses the file. `is_known` says whether a runtime exists (it is
+    /// called once, with the config's `runtime:`);
     /// `runtime_names` lists them for the messages (only called on error).
     pub fn load(
         path: &Path,
-        is_known: impl Fn(&str) -> bool,
+        is_known: impl FnMut(&str) -> bool,
         runtime_names: impl Fn() -> Vec<String>,
     ) -> Result<RuntimeConfig> {
         if !path.is_file() {
@@ -113,7 +114,7 @@ impl RuntimeConfig {
     pub fn parse(
         text: &str,
         path: &Path,
-        is_known: impl Fn(&str) -> bool,
+        mut is_known: impl FnMut(&str) -> bool,
         runtime_names: impl Fn() -> Vec<String>,
     ) -> Result<RuntimeConfig> {
         if flow_nesting_exceeds(text, MAX_FLOW_NESTING) {
@@ -137,7 +138,7 @@ impl RuntimeConfig {
                 format!("Add {}.", choices()),
             ));
         };
-        let known = root.get("runtime").and_then(Value::as_str).is_some_and(&is_known);
+        let known = root.get("runtime").and_then(Value::as_str).is_some_and(&mut is_known);
         if !known {
             return Err(Error::invalid_config(
                 format!("Config must contain {}.", choices()),

@@ -28,11 +28,7 @@ pub struct OutputLock {
 
 /// `<parent>/.<output name>.lock`.
 pub fn lock_path(output: &Path) -> PathBuf {
-    let name = output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    output.with_file_name(format!(".{name}.lock"))
+    crate::output::hidden_sibling(output, "lock")
 }
 
 fn same_file(file: &File, path: &Path) -> bool {

@@ -75,11 +75,16 @@ pub struct Staging {
 /// The staging directory of `output`. Its name is fixed: only the lock holder uses it,
 /// so whatever is found there was left by an interrupted run.
 pub fn staging_path(output: &Path) -> PathBuf {
+    hidden_sibling(output, "prepare-staging")
+}
+
+/// `<parent>/.<output name>.<suffix>`: the helper files of an output sit beside it.
+pub fn hidden_sibling(output: &Path, suffix: &str) -> PathBuf {
     let name = output
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    output.with_file_name(format!(".{name}.prepare-staging"))
+    output.with_file_name(format!(".{name}.{suffix}"))
 }
 
 impl Staging {
@@ -209,11 +214,7 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
             Err(e) => return Err(e),
         }
     }
-    let parked = b.with_file_name(format!(
-        ".{}.previous-{}",
-        b.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
-        std::process::id()
-    ));
+    let parked = hidden_sibling(b, &format!("previous-{}", std::process::id()));
     fs::rename(b, &parked)?;
     if let Err(e) = fs::rename(a, b) {
         let _ = fs::rename(&parked, b);

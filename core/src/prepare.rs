@@ -69,16 +69,21 @@ pub fn prepare(request: &PrepareRequest, registry: &Registry, warnings: &mut Vec
     };
     tracing::debug!(kit = %kit.display(), config = %config_path.display(), "resolved inputs");
 
+    // The lookup that checks `runtime:` is the one whose target we use (for a plugin it
+    // searches the plugin path, so it is done once).
+    let mut found = None;
     let config = RuntimeConfig::load(
         &config_path,
-        |name| registry.find(name).is_some(),
+        |name| {
+            found = registry.find(name);
+            found.is_some()
+        },
         || registry.all_names(),
     )?;
-    let target = registry
-        .find(config.runtime())
+    let target = found
         .ok_or_else(|| {
             Error::internal(format!(
-                "runtime '{}' passed loading but is not registered",
+                "runtime '{}' passed loading but has no target",
                 config.runtime()
             ))
         })?

@@ -31,10 +31,28 @@ impl Origin {
     }
 }
 
+/// A linked target (a static registration) or an executable plugin (made on lookup).
+#[derive(Clone)]
+pub enum TargetRef {
+    Linked(&'static dyn DynTarget),
+    Plugin(Arc<ExecutableTarget>),
+}
+
+impl std::ops::Deref for TargetRef {
+    type Target = dyn DynTarget;
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            TargetRef::Linked(target) => *target,
+            TargetRef::Plugin(plugin) => plugin.as_ref(),
+        }
+    }
+}
+
 /// A target and where it comes from.
 #[derive(Clone)]
 pub struct Entry {
-    pub target: Arc<dyn DynTarget>,
+    pub target: TargetRef,
     pub origin: Origin,
 }
 
@@ -42,40 +60,6 @@ pub struct Entry {
 pub struct Registry {
     linked: Vec<Entry>,
     plugin_dirs: Vec<PathBuf>,
-}
-
-struct StaticTarget(&'static dyn DynTarget);
-
-impl DynTarget for StaticTarget {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-    fn summary(&self) -> &str {
-        self.0.summary()
-    }
-    fn launcher(&self) -> Option<LauncherClass> {
-        self.0.launcher()
-    }
-    fn config_schema(&self) -> Result<serde_json::Value> {
-        self.0.config_schema()
-    }
-    fn copy_skips(&self) -> Vec<String> {
-        self.0.copy_skips()
-    }
-    fn validate_config(&self, config: &crate::RuntimeConfig) -> Result<Box<dyn std::any::Any + Send + Sync>> {
-        self.0.validate_config(config)
-    }
-    fn prepare_staged(&self, kit: &mut crate::StagedKit<'_>, config: &(dyn std::any::Any + Send + Sync)) -> Result<()> {
-        self.0.prepare_staged(kit, config)
-    }
-    fn describe(
-        &self,
-        kit: &crate::KitInfo,
-        config: &(dyn std::any::Any + Send + Sync),
-        output: &std::path::Path,
-    ) -> Result<crate::Outcome> {
-        self.0.describe(kit, config, output)
-    }
 }
 
 impl Registry {
@@ -102,7 +86,7 @@ impl Registry {
         let linked = registrations
             .into_iter()
             .map(|r| Entry {
-                target: Arc::new(StaticTarget(r.target)),
+                target: TargetRef::Linked(r.target),
                 origin: if builtin_crates.contains(&r.crate_name) {
                     Origin::BuiltIn {
                         crate_name: r.crate_name,
@@ -135,7 +119,7 @@ impl Registry {
                 continue;
             }
             entries.push(Entry {
-                target: Arc::new(ExecutableTarget::new(&name, path.clone())),
+                target: TargetRef::Plugin(Arc::new(ExecutableTarget::new(&name, path.clone()))),
                 origin: Origin::Executable { path },
             });
         }
@@ -155,7 +139,7 @@ impl Registry {
         }
         let path = plugin::find_executable(&self.plugin_dirs, name)?;
         Some(Entry {
-            target: Arc::new(ExecutableTarget::new(name, path.clone())),
+            target: TargetRef::Plugin(Arc::new(ExecutableTarget::new(name, path.clone()))),
             origin: Origin::Executable { path },
         })
     }
