@@ -1,6 +1,7 @@
 //! Test support for the flare-deploy integration tests: realistic startup kits generated
 //! with real X.509 certificates, and a small harness that runs the built binary.
 
+pub mod fsutil;
 pub mod harness;
 pub mod kitgen;
 pub mod snapshot;

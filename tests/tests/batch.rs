@@ -7,6 +7,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use flare_deploy_tests::fsutil::{read, tempdir, write_file};
 use flare_deploy_tests::kitgen::{
     self, CLIENT_PROCESS_LAUNCHER, DOCKER_CLIENT_LAUNCHER, DOCKER_SERVER_LAUNCHER, SERVER_PROCESS_LAUNCHER,
 };
@@ -27,27 +28,8 @@ const CLIENTS: usize = 50;
 // ---------------------------------------------------------------------------------------
 // helpers
 
-/// A temporary directory and its canonical path (the binary prints resolved paths).
-fn tempdir() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let root = tmp.path().canonicalize().expect("canonical tempdir");
-    (tmp, root)
-}
-
 fn argv(list: &[&dyn AsRef<OsStr>]) -> Vec<OsString> {
     list.iter().map(|a| a.as_ref().to_os_string()).collect()
-}
-
-fn write_file(path: &Path, text: &str) -> PathBuf {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).expect("mkdir parent");
-    }
-    fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-    path.to_path_buf()
-}
-
-fn read(path: &Path) -> String {
-    fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
 /// Sorted entry names of a directory.

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use flare_deploy_tests::fsutil::tempdir;
 use flare_deploy_tests::harness::{run_program, workspace_binary};
 use flare_deploy_tests::kitgen::{DOCKER_CLIENT_LAUNCHER, DOCKER_SERVER_LAUNCHER};
 use flare_deploy_tests::stub_docker::run_script;
@@ -20,13 +21,6 @@ const COMPOSE_SUMMARY: &str = "Docker Compose: compose.yaml runs the parent cont
 
 fn compose_bin() -> PathBuf {
     workspace_binary("flare-deploy-compose", "flare-deploy-compose")
-}
-
-/// A temporary directory and its canonical path (the binaries print resolved paths).
-fn tempdir() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let root = tmp.path().canonicalize().expect("canonical tempdir");
-    (tmp, root)
 }
 
 /// A YAML config file; values are written as JSON strings (valid YAML scalars).

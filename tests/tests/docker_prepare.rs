@@ -8,6 +8,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use flare_deploy_tests::fsutil::{read, tempdir, write_file};
 use flare_deploy_tests::harness::run_in;
 use flare_deploy_tests::kitgen::{
     self, CLIENT_PROCESS_LAUNCHER, DOCKER_CLIENT_LAUNCHER, DOCKER_SERVER_LAUNCHER, GPU_RESOURCE_CONSUMER,
@@ -39,25 +40,6 @@ fn warn_launcher(id: &str) -> String {
 
 // ---------------------------------------------------------------------------------------
 // helpers
-
-/// A temporary directory and its canonical path (the binary prints resolved paths).
-fn tempdir() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let root = tmp.path().canonicalize().expect("canonical tempdir");
-    (tmp, root)
-}
-
-fn write_file(path: &Path, text: &str) -> PathBuf {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).expect("mkdir config parent");
-    }
-    fs::write(path, text).expect("write file");
-    path.to_path_buf()
-}
-
-fn read(path: &Path) -> String {
-    fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-}
 
 fn args(list: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<OsString> {
     list.iter().map(|a| a.as_ref().to_os_string()).collect()

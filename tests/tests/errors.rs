@@ -2,11 +2,12 @@
 //! and our deviations): error code, exact message and hint, exit code 4, in `txt` and
 //! `json`; the input kit unchanged; no output and no staging directory left behind.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use flare_deploy_tests::fsutil::{os, tempdir, write_file};
 use flare_deploy_tests::harness::run_in;
 use flare_deploy_tests::kitgen::{self, Kit};
 use flare_deploy_tests::{flare_deploy, Project, Run, Snapshot};
@@ -30,24 +31,6 @@ const NOT_A_KIT_HINT: &str =
 
 // ---------------------------------------------------------------------------------------
 // helpers
-
-fn tempdir() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let root = tmp.path().canonicalize().expect("canonical tempdir");
-    (tmp, root)
-}
-
-fn write_file(path: &Path, text: &str) -> PathBuf {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).expect("mkdir");
-    }
-    fs::write(path, text).expect("write");
-    path.to_path_buf()
-}
-
-fn os(list: &[&dyn AsRef<OsStr>]) -> Vec<OsString> {
-    list.iter().map(|a| a.as_ref().to_os_string()).collect()
-}
 
 /// "runtime: docker or runtime: k8s" for the targets this binary lists.
 fn runtime_choices() -> &'static str {

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use flare_deploy_tests::fsutil::{os, plugins_dir, tempdir};
 use flare_deploy_tests::harness::run_in;
 use flare_deploy_tests::kitgen::{self, DOCKER_CLIENT_LAUNCHER, DOCKER_SERVER_LAUNCHER, PASSTHROUGH_RESOURCE_MANAGER};
 use flare_deploy_tests::{Kit, Project, Run, Snapshot};
@@ -19,29 +20,8 @@ use serde_json::{json, Value};
 const WORKSPACE: &str = "/var/tmp/nvflare/workspace";
 const WARN_RESOURCE_MANAGER: &str = "Warning: deploy prepare replaces component 'resource_manager' with PassthroughResourceManager; existing resource manager path/args will not be used by the prepared runtime.";
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .expect("repository root")
-}
-
-fn plugins_dir() -> PathBuf {
-    repo().join("examples/plugins")
-}
-
 fn podman_config() -> PathBuf {
     plugins_dir().join("podman.yaml")
-}
-
-fn tempdir() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let root = tmp.path().canonicalize().expect("canonical tempdir");
-    (tmp, root)
-}
-
-fn os(list: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<OsString> {
-    list.iter().map(|a| a.as_ref().to_os_string()).collect()
 }
 
 fn path_str(path: &Path) -> &str {

@@ -59,6 +59,18 @@ fn big_kit(root: &Path, files: usize) -> PathBuf {
     kit.dir
 }
 
+/// `flare-deploy prepare KIT --config CONFIG --output OUTPUT`.
+fn prepare_into(kit: &Path, config: &Path, output: &Path) -> flare_deploy_tests::Run {
+    flare_deploy([
+        "prepare".as_ref(),
+        kit.as_os_str(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--output".as_ref(),
+        output.as_os_str(),
+    ])
+}
+
 fn config(root: &Path, name: &str, network: &str) -> PathBuf {
     let path = root.join(name);
     std::fs::write(
@@ -80,40 +92,16 @@ fn killed_at_any_moment_the_output_is_the_old_or_the_new_kit() {
     let mut expected = Vec::new();
     for (cfg, name) in [(&config_a, "full-a"), (&config_b, "full-b")] {
         let full = root.join(name);
-        flare_deploy([
-            "prepare".as_ref(),
-            kit.as_os_str(),
-            "--config".as_ref(),
-            cfg.as_os_str(),
-            "--output".as_ref(),
-            full.as_os_str(),
-        ])
-        .assert_ok();
+        prepare_into(&kit, cfg, &full).assert_ok();
         expected.push(tree(&full));
     }
     assert_ne!(expected[0], expected[1]);
-    flare_deploy([
-        "prepare".as_ref(),
-        kit.as_os_str(),
-        "--config".as_ref(),
-        config_a.as_os_str(),
-        "--output".as_ref(),
-        output.as_os_str(),
-    ])
-    .assert_ok();
+    prepare_into(&kit, &config_a, &output).assert_ok();
     let kit_before = Snapshot::take(&kit, &[]);
 
     // How long one prepare takes, to spread the kills over its whole run.
     let started = Instant::now();
-    flare_deploy([
-        "prepare".as_ref(),
-        kit.as_os_str(),
-        "--config".as_ref(),
-        config_b.as_os_str(),
-        "--output".as_ref(),
-        output.as_os_str(),
-    ])
-    .assert_ok();
+    prepare_into(&kit, &config_b, &output).assert_ok();
     let full_run = started.elapsed().max(Duration::from_millis(5));
 
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -160,15 +148,7 @@ fn killed_at_any_moment_the_output_is_the_old_or_the_new_kit() {
         "only {killed} of 120 runs were killed mid-way ({finished} finished)"
     );
     // The next run recovers: it succeeds and leaves no staging directory or lock.
-    flare_deploy([
-        "prepare".as_ref(),
-        kit.as_os_str(),
-        "--config".as_ref(),
-        config_a.as_os_str(),
-        "--output".as_ref(),
-        output.as_os_str(),
-    ])
-    .assert_ok();
+    prepare_into(&kit, &config_a, &output).assert_ok();
     assert_eq!(tree(&output), expected[0]);
     assert!(
         leftovers(&root.join("out"), "site-1").is_empty(),
@@ -189,15 +169,7 @@ fn concurrent_runs_on_one_output_do_not_mix() {
     let mut expected = Vec::new();
     for (i, cfg) in configs.iter().enumerate() {
         let full = root.join(format!("full-{i}"));
-        flare_deploy([
-            "prepare".as_ref(),
-            kit.as_os_str(),
-            "--config".as_ref(),
-            cfg.as_os_str(),
-            "--output".as_ref(),
-            full.as_os_str(),
-        ])
-        .assert_ok();
+        prepare_into(&kit, cfg, &full).assert_ok();
         expected.push(tree(&full));
     }
     let output = root.join("shared-out");
@@ -321,15 +293,7 @@ fn hostile_values_pass_shellcheck_and_round_trip() {
         .expect("yaml");
         std::fs::write(&docker_cfg, yaml).expect("config");
         let out = root.join("docker-out");
-        flare_deploy([
-            "prepare".as_ref(),
-            kit.dir.as_os_str(),
-            "--config".as_ref(),
-            docker_cfg.as_os_str(),
-            "--output".as_ref(),
-            out.as_os_str(),
-        ])
-        .assert_ok();
+        prepare_into(&kit.dir, &docker_cfg, &out).assert_ok();
         // JSON round trip: the launcher args hold exactly the input values.
         let resources = read_json(&out.join("local/resources.json.default"));
         let launcher = resources["components"]
@@ -358,15 +322,7 @@ fn hostile_values_pass_shellcheck_and_round_trip() {
         .expect("yaml");
         std::fs::write(&k8s_cfg, yaml).expect("config");
         let out = root.join("k8s-out");
-        flare_deploy([
-            "prepare".as_ref(),
-            kit.dir.as_os_str(),
-            "--config".as_ref(),
-            k8s_cfg.as_os_str(),
-            "--output".as_ref(),
-            out.as_os_str(),
-        ])
-        .assert_ok();
+        prepare_into(&kit.dir, &k8s_cfg, &out).assert_ok();
         let values: serde_json::Value =
             serde_yaml::from_str(&std::fs::read_to_string(out.join("helm_chart/values.yaml")).expect("values"))
                 .expect("values.yaml parses");

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use flare_deploy_tests::fsutil::{plugins_dir, repo};
 use flare_deploy_tests::harness::{run_in, run_program, workspace_binary};
 use flare_deploy_tests::Run;
 use serde_json::{json, Value};
@@ -13,17 +14,6 @@ const DOCKER_SUMMARY: &str =
     "Docker: startup/start_docker.sh runs the parent container; jobs run as sibling containers";
 const K8S_SUMMARY: &str = "Kubernetes: a Helm chart runs the parent Deployment; jobs run as pods";
 const PODMAN_SUMMARY: &str = "Podman: startup/start_podman.sh runs the parent container";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .expect("repository root")
-}
-
-fn plugins_dir() -> PathBuf {
-    repo().join("examples/plugins")
-}
 
 fn compose_bin() -> PathBuf {
     workspace_binary("flare-deploy-compose", "flare-deploy-compose")
