@@ -112,5 +112,10 @@ impl Error {
     }
 }
 
+/// An I/O failure on `path` while building the prepared copy.
+pub(crate) fn io_error(path: &std::path::Path, err: std::io::Error) -> Error {
+    Error::prepare_failed(format_args!("{}: {err}", path.display()))
+}
+
 /// Shorthand for the many config type errors that share the reference's hint.
 pub(crate) const FIX_CONFIG_HINT: &str = "Fix the runtime config.";

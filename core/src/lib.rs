@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod json;
 pub mod kit;
+pub mod launcher;
 pub mod lock;
 pub mod naming;
 pub mod output;

@@ -28,7 +28,7 @@ pub struct OutputLock {
 
 /// `<parent>/.<output name>.lock`.
 pub fn lock_path(output: &Path) -> PathBuf {
-    crate::output::hidden_sibling(output, "lock")
+    crate::paths::hidden_sibling(output, "lock")
 }
 
 fn same_file(file: &File, path: &Path) -> bool {

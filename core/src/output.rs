@@ -5,9 +5,9 @@ use std::fs;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{io_error, Error, Result};
 use crate::lock::OutputLock;
-use crate::staged::io_error;
+use crate::paths::hidden_sibling;
 
 /// The folder under the kit where default outputs live; it is never copied into an output.
 pub const PREPARED_DIR: &str = "prepared";
@@ -76,15 +76,6 @@ pub struct Staging {
 /// so whatever is found there was left by an interrupted run.
 pub fn staging_path(output: &Path) -> PathBuf {
     hidden_sibling(output, "prepare-staging")
-}
-
-/// `<parent>/.<output name>.<suffix>`: the helper files of an output sit beside it.
-pub fn hidden_sibling(output: &Path, suffix: &str) -> PathBuf {
-    let name = output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    output.with_file_name(format!(".{name}.{suffix}"))
 }
 
 impl Staging {

@@ -76,6 +76,15 @@ pub fn resolve_lenient(path: &Path) -> PathBuf {
     resolved
 }
 
+/// `<parent>/.<output name>.<suffix>`: the helper files of an output sit beside it.
+pub fn hidden_sibling(output: &Path, suffix: &str) -> PathBuf {
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    output.with_file_name(format!(".{name}.{suffix}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

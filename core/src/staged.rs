@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
+use crate::error::{io_error, Result};
 use crate::kit::KitInfo;
+use crate::launcher::LauncherClass;
 use crate::patch;
-use crate::target::LauncherClass;
 
 /// A kit copy in the staging directory. `info.kit_dir` is the staged root; paths shown
 /// to the user use `final_output`.
@@ -150,8 +150,4 @@ impl<'a> StagedKit<'a> {
         }
         Ok(path)
     }
-}
-
-pub(crate) fn io_error(path: &Path, err: std::io::Error) -> Error {
-    Error::prepare_failed(format_args!("{}: {err}", path.display()))
 }

@@ -5,29 +5,10 @@ use std::path::Path;
 
 use crate::config::RuntimeConfig;
 use crate::error::{Error, Result};
-use crate::kit::{KitInfo, Role};
+use crate::kit::KitInfo;
+pub use crate::launcher::LauncherClass;
 use crate::report::Outcome;
 use crate::staged::StagedKit;
-
-/// The job-launcher component a target installs in `local/resources.json.default`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LauncherClass {
-    /// Component id, e.g. `docker_launcher`.
-    pub id: &'static str,
-    /// Class path for server kits.
-    pub server_path: &'static str,
-    /// Class path for client kits.
-    pub client_path: &'static str,
-}
-
-impl LauncherClass {
-    pub fn path_for(&self, role: Role) -> &'static str {
-        match role {
-            Role::Server => self.server_path,
-            _ => self.client_path,
-        }
-    }
-}
 
 /// A deployment runtime (`runtime: <name>` in the config).
 ///

@@ -5,11 +5,11 @@ use std::path::Path;
 
 use serde_json::{json, Map, Value};
 
+use crate::error::io_error;
 use crate::error::{Error, Result};
 use crate::json;
 use crate::kit::RESOURCES_JSON_DEFAULT;
-use crate::staged::io_error;
-use crate::target::LauncherClass;
+use crate::launcher::LauncherClass;
 
 pub const PASSTHROUGH_RESOURCE_MANAGER: &str =
     "nvflare.app_common.resource_managers.passthrough_resource_manager.PassthroughResourceManager";

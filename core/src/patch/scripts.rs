@@ -4,8 +4,8 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use crate::error::io_error;
 use crate::error::Result;
-use crate::staged::io_error;
 
 /// Scripts a provisioned kit (or an earlier prepare) may carry in `startup/`.
 pub const START_SCRIPTS: [&str; 5] = ["start.sh", "sub_start.sh", "stop_fl.sh", "docker.sh", "start_docker.sh"];

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
+use crate::error::io_error;
 use crate::error::Result;
-use crate::staged::io_error;
 
 pub const STUDY_DATA_YAML: &str = "study_data.yaml";
 
