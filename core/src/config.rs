@@ -77,6 +77,8 @@ fn parse_error(detail: &dyn std::fmt::Display) -> Error {
 pub struct RuntimeConfig {
     pub path: PathBuf,
     pub root: Mapping,
+    /// sha256 of the config text, for the output's receipt.
+    pub sha256: String,
 }
 
 impl RuntimeConfig {
@@ -148,6 +150,7 @@ impl RuntimeConfig {
         Ok(RuntimeConfig {
             path: path.to_path_buf(),
             root,
+            sha256: crate::receipt::sha256_hex(text.as_bytes()),
         })
     }
 

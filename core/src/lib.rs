@@ -16,6 +16,7 @@ pub mod paths;
 pub mod plugin;
 pub mod prepare;
 pub mod pyrepr;
+pub mod receipt;
 pub mod registry;
 pub mod report;
 pub mod schema_doc;

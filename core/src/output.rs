@@ -6,16 +6,21 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::{io_error, Error, Result};
+use crate::kit::{Role, RESOURCES_JSON_DEFAULT};
 use crate::lock::OutputLock;
 use crate::paths::hidden_sibling;
+use crate::receipt::{Receipt, RECEIPT_FILE};
 
 /// The folder under the kit where default outputs live; it is never copied into an output.
 pub const PREPARED_DIR: &str = "prepared";
 
 const OUTPUT_HINT: &str =
     "Choose a prepared-kit directory outside the kit, or use the default <kit>/prepared/<runtime>.";
+const NOT_OURS_HINT: &str = "Choose a new or empty directory, or the output of an earlier flare-deploy prepare (it holds .flare-deploy.json); flare-deploy replaces nothing else.";
 
-/// Refuses output locations that would destroy the kit or unrelated data.
+/// Refuses output locations that would destroy the kit or data flare-deploy did not
+/// write. What may be replaced: nothing at all, an empty directory, a directory holding
+/// a receipt, or anything under `<kit>/prepared/` (flare-deploy's own area of the kit).
 pub fn check_output(kit: &Path, output: &Path) -> Result<()> {
     if output == kit || kit.starts_with(output) {
         return Err(Error::invalid_args(
@@ -35,18 +40,13 @@ pub fn check_output(kit: &Path, output: &Path) -> Result<()> {
         ));
     }
     match fs::metadata(output) {
+        Err(_) => Ok(()),
         Ok(meta) if !meta.is_dir() => Err(Error::invalid_args(
             format!("Output path exists and is not a directory: {}", output.display()),
             "Choose a directory path.",
         )),
-        Ok(_) if !is_empty_dir(output) && !looks_like_kit(output) => Err(Error::invalid_args(
-            format!(
-                "Output directory exists and is not a prepared startup kit: {}",
-                output.display()
-            ),
-            "Choose a new or empty directory, or the output of an earlier prepare; the output is replaced as a whole.",
-        )),
-        _ => Ok(()),
+        Ok(_) if output.starts_with(&prepared) || is_empty_dir(output) || Receipt::read(output).is_some() => Ok(()),
+        Ok(_) => Err(not_ours(output)),
     }
 }
 
@@ -54,8 +54,78 @@ fn is_empty_dir(path: &Path) -> bool {
     fs::read_dir(path).map(|mut d| d.next().is_none()).unwrap_or(false)
 }
 
-fn looks_like_kit(path: &Path) -> bool {
-    path.join("startup").is_dir() && path.join("local").is_dir()
+/// Why an existing directory is not replaced, naming what it holds.
+fn not_ours(output: &Path) -> Error {
+    let shown = output.display();
+    let role_file = [Role::Server, Role::Client, Role::Admin]
+        .into_iter()
+        .map(|r| format!("startup/{}", r.role_file()))
+        .find(|f| output.join(f).is_file());
+    match role_file {
+        Some(_) if looks_prepared(output) => Error::invalid_args(
+            format!(
+                "Output directory is a prepared kit without a flare-deploy receipt ({RECEIPT_FILE}), written by nvflare deploy prepare or an older flare-deploy: {shown}"
+            ),
+            format!(
+                "flare-deploy replaces only outputs that carry its receipt. If nothing in it is needed, remove it (rm -rf {}) and run again; or choose another --output.",
+                crate::shell::quote(&output.to_string_lossy())
+            ),
+        ),
+        Some(file) => Error::invalid_args(
+            format!("Output directory is a provisioned startup kit ({file}), not an output of flare-deploy: {shown}"),
+            NOT_OURS_HINT,
+        ),
+        None => Error::invalid_args(
+            format!(
+                "Output directory is not empty and holds no flare-deploy receipt (found {}): {shown}",
+                listing(output)
+            ),
+            NOT_OURS_HINT,
+        ),
+    }
+}
+
+/// A kit some deploy tool already prepared: a runtime's start files, or the passthrough
+/// resource manager every runtime installs.
+fn looks_prepared(dir: &Path) -> bool {
+    [
+        "startup/start_docker.sh",
+        "startup/start_slurm.sh",
+        "helm_chart",
+        "compose.yaml",
+    ]
+    .iter()
+    .any(|p| dir.join(p).symlink_metadata().is_ok())
+        || fs::read_to_string(dir.join("local").join(RESOURCES_JSON_DEFAULT))
+            .is_ok_and(|text| text.contains("PassthroughResourceManager"))
+}
+
+/// The first few names in `dir` (directories with a trailing `/`), sorted.
+fn listing(dir: &Path) -> String {
+    const SHOWN: usize = 5;
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        format!("{name}/")
+                    } else {
+                        name
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    let rest = names.len().saturating_sub(SHOWN);
+    names.truncate(SHOWN);
+    let mut text = names.join(", ");
+    if rest > 0 {
+        text.push_str(&format!(" and {rest} more"));
+    }
+    text
 }
 
 /// A staging directory beside the output (same filesystem, so the swap is a rename).

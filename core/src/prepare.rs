@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::kit::{inspect, KitInfo};
 use crate::output::{self, Staging};
 use crate::paths::resolve_user_path;
+use crate::receipt::{Receipt, ReceiptSource};
 use crate::registry::Registry;
 use crate::report::Outcome;
 use crate::staged::StagedKit;
@@ -111,6 +112,19 @@ pub fn prepare(request: &PrepareRequest, registry: &Registry, warnings: &mut Vec
         StagedKit::new(staged_info, kit.clone(), output.clone(), &known_launchers, warnings).with_resources(resources);
     target.prepare_staged(&mut staged, target_config.as_ref())?;
     staged.flush()?;
+    // Last, so that it describes the finished tree; it is what marks the output as ours.
+    Receipt::of_tree(
+        staging.path(),
+        &ReceiptSource {
+            runtime: target.name(),
+            nvflare_release: None,
+            kit: &kit_info,
+            input_kit: &kit,
+            config_path: &config.path,
+            config_sha256: &config.sha256,
+        },
+    )?
+    .write(staging.path())?;
     staging.commit(&output)?;
     tracing::debug!(output = %output.display(), "output replaced");
 

@@ -397,10 +397,11 @@ fn client_kit_is_copied_and_patched_for_docker() {
     assert!(!kit.path("local/comm_config.json").exists());
 
     // The output is the kit minus the start scripts and the active resources.json, plus
-    // the Docker files.
+    // the Docker files and flare-deploy's receipt.
     assert_eq!(
         tree(&output),
         set(&[
+            ".flare-deploy.json",
             "local/",
             "local/authorization.json.default",
             "local/comm_config.json",

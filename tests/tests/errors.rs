@@ -26,8 +26,7 @@ const IDENTITY_HINT: &str = "Use a fully provisioned or packaged startup kit.";
 const ROLE_HINT: &str = "A kit should contain one of fed_server.json, fed_client.json, or fed_admin.json.";
 const OUTPUT_HINT: &str =
     "Choose a prepared-kit directory outside the kit, or use the default <kit>/prepared/<runtime>.";
-const NOT_A_KIT_HINT: &str =
-    "Choose a new or empty directory, or the output of an earlier prepare; the output is replaced as a whole.";
+const NOT_OURS_HINT: &str = "Choose a new or empty directory, or the output of an earlier flare-deploy prepare (it holds .flare-deploy.json); flare-deploy replaces nothing else.";
 
 // ---------------------------------------------------------------------------------------
 // helpers
@@ -1149,33 +1148,34 @@ fn output_that_exists_and_is_not_usable() {
         )
         .keep(&kit2.dir)
         .check();
-    // non-empty directories that are not prepared kits (deviation 7)
-    let not_kit = |d: &Path| {
+    // non-empty directories that flare-deploy did not write (deviation O4): the message
+    // names what is there
+    let not_ours = |d: &Path, found: &str| {
         exact(format!(
-            "Output directory exists and is not a prepared startup kit: {}",
+            "Output directory is not empty and holds no flare-deploy receipt (found {found}): {}",
             d.display()
         ))
     };
     let with_file = root.join("docs");
     write_file(&with_file.join("important.txt"), "keep me");
     run_with("directory with a file", &with_file)
-        .msg(not_kit(&with_file), exact(NOT_A_KIT_HINT))
+        .msg(not_ours(&with_file, "important.txt"), exact(NOT_OURS_HINT))
         .check();
     let only_startup = root.join("half");
     fs::create_dir_all(only_startup.join("startup")).expect("mkdir");
     run_with("directory with only startup/", &only_startup)
-        .msg(not_kit(&only_startup), exact(NOT_A_KIT_HINT))
+        .msg(not_ours(&only_startup, "startup/"), exact(NOT_OURS_HINT))
         .check();
     let local_file = root.join("half2");
     fs::create_dir_all(local_file.join("startup")).expect("mkdir");
     write_file(&local_file.join("local"), "file, not dir");
     run_with("startup/ and a local file", &local_file)
-        .msg(not_kit(&local_file), exact(NOT_A_KIT_HINT))
+        .msg(not_ours(&local_file, "local, startup/"), exact(NOT_OURS_HINT))
         .check();
     let hidden = root.join("hidden");
     write_file(&hidden.join(".keep"), "");
     run_with("directory with a hidden file", &hidden)
-        .msg(not_kit(&hidden), exact(NOT_A_KIT_HINT))
+        .msg(not_ours(&hidden, ".keep"), exact(NOT_OURS_HINT))
         .check();
 }
 
