@@ -698,9 +698,12 @@ fn recorded_prepare(setup: &Setup) -> (Run, Value, Value, PathBuf) {
     let plugin = test_plugin(&setup.plugin_dir, "recorder", "record", "");
     let config = setup.config("recorder.yaml", "recorder");
     let validate_log = setup.plugin_dir.join("validate-transcript.json");
+    // The recorder writes its validate transcript beside itself, which confinement
+    // forbids (tested below); this test is about the protocol, so it runs unconfined.
     let env = [
         ("FLARE_DEPLOY_PLUGIN_PATH", path_str(&setup.plugin_dir)),
         ("RECORDER_LOG", path_str(&validate_log)),
+        ("FLARE_DEPLOY_PLUGIN_CONFINEMENT", "off"),
     ];
     let run = setup.prepare(&config, &env, &["--format", "json"]);
     run.assert_ok();
@@ -1007,63 +1010,406 @@ fn a_wrapper_plugin_whose_worker_hangs_is_killed_as_a_whole() {
     assert_failed_cleanly(&setup, Some(&before), &plugin, &[]);
 }
 
+const TRIED_OUTSIDE: &str = "tried to write outside its staging directory";
+
 #[test]
 fn plugin_writes_into_the_outputs_parent() {
     let setup = Setup::client();
     let plugin = test_plugin(&setup.plugin_dir, "misfit", "write_parent", "");
     let (run, before) = prepare_with_plugin(&setup, "misfit", &[]);
+    let intruder = setup.out_parent.join("intruder.txt");
     run.assert_error_code(
         "PLUGIN_WROTE_OUTSIDE",
-        &format!("Plugin {} wrote outside its staging directory", plugin.display()),
+        &format!("Plugin {} {TRIED_OUTSIDE}: {}", plugin.display(), intruder.display()),
     );
-    assert!(run.stderr.contains("intruder.txt"), "{}", run.stderr);
-    // The plugin's own file stays (the engine cannot know it); nothing else does.
-    assert!(setup.out_parent.join("intruder.txt").is_file());
-    assert_failed_cleanly(&setup, Some(&before), &plugin, &["intruder.txt"]);
+    // Confined: the kernel refused the write.
+    assert!(!intruder.exists());
+    assert_failed_cleanly(&setup, Some(&before), &plugin, &[]);
 }
 
 #[test]
 fn plugin_changes_the_input_kit() {
     let setup = Setup::client();
     let plugin = test_plugin(&setup.plugin_dir, "misfit", "touch_kit", "");
-    let config = setup.config("plugin.yaml", "misfit");
-    let run = setup.prepare(
-        &config,
-        &[("FLARE_DEPLOY_PLUGIN_PATH", path_str(&setup.plugin_dir))],
-        &[],
-    );
+    let (run, before) = prepare_with_plugin(&setup, "misfit", &[]);
     run.assert_error_code(
         "PLUGIN_WROTE_OUTSIDE",
-        &format!("Plugin {} wrote outside its staging directory", plugin.display()),
+        &format!(
+            "Plugin {} {TRIED_OUTSIDE}: {}",
+            plugin.display(),
+            setup.kit.path("local/resources.json.default").display()
+        ),
     );
-    // The kit is changed by the plugin itself; the rest must hold.
-    assert_failed_cleanly(&setup, None, &plugin, &[]);
+    assert_failed_cleanly(&setup, Some(&before), &plugin, &[]);
+}
+
+#[test]
+fn unconfined_plugin_that_changes_the_input_kit_is_reported_and_undone() {
+    // Where the kernel cannot confine plugins (simulated by turning it off), the engine
+    // checks afterwards, says what changed and puts the kit back.
+    let setup = Setup::client();
+    let plugin = test_plugin(&setup.plugin_dir, "misfit", "touch_kit", "");
+    let (run, before) = prepare_with_plugin(&setup, "misfit", &[("FLARE_DEPLOY_PLUGIN_CONFINEMENT", "off")]);
+    run.assert_error_code(
+        "PLUGIN_WROTE_OUTSIDE",
+        &format!(
+            "Plugin {} wrote outside its staging directory: it modified the input kit {} (local/resources.json.default); every change was undone from a copy taken before the plugin ran",
+            plugin.display(),
+            setup.kit.dir.display()
+        ),
+    );
+    assert_failed_cleanly(&setup, Some(&before), &plugin, &[]);
 }
 
 #[test]
 fn plugin_changes_a_previous_output() {
-    let setup = Setup::client();
-    let env = [("FLARE_DEPLOY_PLUGIN_PATH", path_str(&setup.plugin_dir))];
-    let config = setup.config("plugin.yaml", "misfit");
-    test_plugin(&setup.plugin_dir, "misfit", "ok", "");
-    setup.prepare(&config, &env, &[]).assert_ok();
-    let first_staging = std::fs::read_to_string(setup.output.join("plugin-was-here.txt")).expect("first output");
+    for confinement in ["on", "off"] {
+        let setup = Setup::client();
+        let env = [
+            ("FLARE_DEPLOY_PLUGIN_PATH", path_str(&setup.plugin_dir)),
+            ("FLARE_DEPLOY_PLUGIN_CONFINEMENT", confinement),
+        ];
+        let config = setup.config("plugin.yaml", "misfit");
+        test_plugin(&setup.plugin_dir, "misfit", "ok", "");
+        setup.prepare(&config, &env, &[]).assert_ok();
+        let previous = Snapshot::take(&setup.output, &[]);
 
-    let plugin = test_plugin(&setup.plugin_dir, "misfit", "write_previous_output", "");
+        let plugin = test_plugin(&setup.plugin_dir, "misfit", "write_previous_output", "");
+        let before = Snapshot::take(&setup.kit.dir, &[]);
+        let run = setup.prepare(&config, &env, &[]);
+        let intruder = setup.output.join("local/intruder.txt");
+        let expected = if confinement == "on" {
+            format!("Plugin {} {TRIED_OUTSIDE}: {}", plugin.display(), intruder.display())
+        } else {
+            format!(
+                "Plugin {} wrote outside its staging directory: it modified the previous output {} (local, local/intruder.txt), which was not replaced",
+                plugin.display(),
+                setup.output.display()
+            )
+        };
+        run.assert_error_code("PLUGIN_WROTE_OUTSIDE", &expected);
+        assert_unchanged(&before, &Snapshot::take(&setup.kit.dir, &[]), "the input kit");
+        if confinement == "on" {
+            assert_unchanged(&previous, &Snapshot::take(&setup.output, &[]), "the previous output");
+        } else {
+            // Not replaced: the previous output is there, with only the plugin's change.
+            std::fs::remove_file(&intruder).expect("the plugin's file");
+            let after = Snapshot::take(&setup.output, &[]);
+            assert_eq!(
+                previous.0.keys().collect::<Vec<_>>(),
+                after.0.keys().collect::<Vec<_>>(),
+                "the previous output"
+            );
+        }
+        assert_eq!(setup.out_parent_entries(&["out"]), Vec::<String>::new());
+        assert_no_plugin_process(&plugin);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// a hostile plugin: confinement and the fallback
+
+/// Tries to write into the input kit, the output's parent, $HOME and /tmp, to delete a
+/// file of the input kit and to move a file into it. With CATCH it records what
+/// happened in `<staging>/attempts.json` and answers normally; without, the first
+/// refusal ends it with a traceback.
+const HOSTILE_PLUGIN: &str = r#"#!/usr/bin/env python3
+import json, os, sys, tempfile
+
+NAME = "@NAME@"
+CATCH = "@CATCH@" == "yes"
+MARKER = "@MARKER@"
+
+
+def write(path, text, mode="w"):
+    with open(path, mode, encoding="utf-8") as f:
+        f.write(text)
+
+
+def attack(params):
+    kit, output, staging = params["kit"]["input_dir"], params["output"], params["staging_dir"]
+    write(os.path.join(staging, "to-move.txt"), "x")
+    tries = [
+        ("write into the input kit", lambda: write(os.path.join(kit, "local", "hostile.txt"), "x")),
+        ("append to a kit file", lambda: write(os.path.join(kit, "local", "resources.json.default"), " ", "a")),
+        ("delete a kit file", lambda: os.remove(os.path.join(kit, "startup", "rootCA.pem"))),
+        ("move a file into the kit", lambda: os.rename(os.path.join(staging, "to-move.txt"), os.path.join(kit, "moved.txt"))),
+        ("write into the output's parent", lambda: write(os.path.join(os.path.dirname(output), MARKER), "x")),
+        ("write into $HOME", lambda: write(os.path.join(os.environ["HOME"], MARKER), "x")),
+        ("write into /tmp", lambda: write(os.path.join("/tmp", MARKER), "x")),
+    ]
+    results = {}
+    for label, act in tries:
+        try:
+            act()
+            results[label] = "done"
+        except OSError as e:
+            if not CATCH:
+                raise
+            results[label] = "refused: " + str(e)
+    # Its own temporary directory works.
+    with tempfile.NamedTemporaryFile() as f:
+        f.write(b"scratch")
+        f.flush()
+    results["tmpdir"] = tempfile.gettempdir()
+    write(os.path.join(staging, "attempts.json"), json.dumps(results))
+
+
+for line in sys.stdin:
+    request = json.loads(line)
+    method, params = request["method"], request["params"]
+    if method == "handshake":
+        result = {"protocol_version": 1, "name": NAME}
+    elif method == "validate":
+        result = {"errors": []}
+    elif method == "prepare":
+        attack(params)
+        result = {"result": {}, "warnings": [], "edits": {}}
+    else:
+        result = {}
+    sys.stdout.write(json.dumps({"protocol": 1, "id": request["id"], "result": result}) + "\n")
+    sys.stdout.flush()
+"#;
+
+const ATTEMPTS: [&str; 7] = [
+    "write into the input kit",
+    "append to a kit file",
+    "delete a kit file",
+    "move a file into the kit",
+    "write into the output's parent",
+    "write into $HOME",
+    "write into /tmp",
+];
+
+/// A unique file name for the hostile plugin's writes outside.
+fn marker(setup: &Setup) -> String {
+    format!(
+        "flare-deploy-hostile-{}-{}",
+        std::process::id(),
+        setup
+            .root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    )
+}
+
+fn hostile_plugin(setup: &Setup, catch: bool) -> PathBuf {
+    let text = HOSTILE_PLUGIN
+        .replace("@NAME@", "hostile")
+        .replace("@CATCH@", if catch { "yes" } else { "no" })
+        .replace("@MARKER@", &marker(setup));
+    write_plugin(&setup.plugin_dir, "hostile", &text, 0o755)
+}
+
+/// The places outside the kit that the hostile plugin writes to.
+fn hostile_targets(setup: &Setup, home: &Path) -> Vec<PathBuf> {
+    let marker = marker(setup);
+    vec![
+        setup.out_parent.join(&marker),
+        home.join(&marker),
+        Path::new("/tmp").join(&marker),
+    ]
+}
+
+#[test]
+fn a_confined_plugin_cannot_write_anywhere_but_its_staging_directory() {
+    let setup = Setup::client();
+    let home = setup.root.join("home");
+    std::fs::create_dir_all(&home).expect("mkdir home");
+    let plugin = hostile_plugin(&setup, true);
+    let (run, before) = prepare_with_plugin(&setup, "hostile", &[("HOME", path_str(&home))]);
+    run.assert_ok();
+    let attempts = kitgen::read_json(&setup.output.join("attempts.json"));
+    for label in ATTEMPTS {
+        let outcome = attempts[label].as_str().unwrap_or_default();
+        assert!(outcome.starts_with("refused: "), "{label}: {outcome}");
+    }
+    assert_unchanged(&before, &Snapshot::take(&setup.kit.dir, &[]), "the input kit");
+    for target in hostile_targets(&setup, &home) {
+        assert!(!target.exists(), "written outside: {}", target.display());
+    }
+    // A private temporary directory, removed with the plugin.
+    let tmpdir = PathBuf::from(attempts["tmpdir"].as_str().expect("tmpdir"));
+    assert_ne!(tmpdir, Path::new("/tmp"));
+    assert!(
+        !tmpdir.exists(),
+        "the plugin's temporary directory is removed: {}",
+        tmpdir.display()
+    );
+    assert_no_plugin_process(&plugin);
+}
+
+#[test]
+fn a_confined_plugin_that_gives_up_on_a_refused_write_is_plugin_wrote_outside() {
+    let setup = Setup::client();
+    let home = setup.root.join("home");
+    std::fs::create_dir_all(&home).expect("mkdir home");
+    let plugin = hostile_plugin(&setup, false);
+    let config = setup.config("plugin.yaml", "hostile");
     let before = Snapshot::take(&setup.kit.dir, &[]);
-    let run = setup.prepare(&config, &env, &[]);
+    let env = [
+        ("FLARE_DEPLOY_PLUGIN_PATH", path_str(&setup.plugin_dir)),
+        ("HOME", path_str(&home)),
+    ];
+    let message = format!(
+        "Plugin {} {TRIED_OUTSIDE}: {} (the kernel refused it; nothing outside the staging directory changed)",
+        plugin.display(),
+        setup.kit.path("local/hostile.txt").display()
+    );
+    let hint = "A plugin may only write below the staging_dir it is given and its $TMPDIR; fix the plugin.";
+    setup
+        .prepare(&config, &env, &[])
+        .assert_txt_error("PLUGIN_WROTE_OUTSIDE", &message, hint);
+    let run = setup.prepare(&config, &env, &["--format", "json"]);
+    assert_eq!(run.code, 4);
+    let doc = run.json();
+    assert_eq!(doc["error_code"], "PLUGIN_WROTE_OUTSIDE");
+    assert_eq!(doc["message"], message);
+    assert_eq!(doc["hint"], hint);
+    assert_failed_cleanly(&setup, Some(&before), &plugin, &[]);
+}
+
+#[test]
+fn an_unconfined_hostile_plugin_is_reported_and_the_input_kit_restored() {
+    let setup = Setup::client();
+    let home = setup.root.join("home");
+    std::fs::create_dir_all(&home).expect("mkdir home");
+    let plugin = hostile_plugin(&setup, true);
+    let (run, before) = prepare_with_plugin(
+        &setup,
+        "hostile",
+        &[("HOME", path_str(&home)), ("FLARE_DEPLOY_PLUGIN_CONFINEMENT", "off")],
+    );
     run.assert_error_code(
         "PLUGIN_WROTE_OUTSIDE",
-        &format!("Plugin {} wrote outside its staging directory", plugin.display()),
+        &format!(
+            "Plugin {} wrote outside its staging directory: it modified the input kit {} (local/hostile.txt, local/resources.json.default, moved.txt, startup/rootCA.pem); every change was undone from a copy taken before the plugin ran",
+            plugin.display(),
+            setup.kit.dir.display()
+        ),
     );
+    // Byte-, mode- and mtime-identical again.
     assert_unchanged(&before, &Snapshot::take(&setup.kit.dir, &[]), "the input kit");
-    // The previous output was not replaced.
-    assert_eq!(
-        std::fs::read_to_string(setup.output.join("plugin-was-here.txt")).expect("output"),
-        first_staging
-    );
-    assert_eq!(setup.out_parent_entries(&["out"]), Vec::<String>::new());
-    assert_no_plugin_process(&plugin);
+    // Outside the kit nothing is watched (exactly what docs/plugin-protocol.md says);
+    // remove what the plugin left.
+    for target in hostile_targets(&setup, &home) {
+        let _ = std::fs::remove_file(target);
+    }
+    assert_failed_cleanly(&setup, None, &plugin, &[]);
+}
+
+/// A federation of a server and `clients` clients under `<root>/prod_00`.
+fn federation(setup: &Setup, clients: usize) -> PathBuf {
+    let dir = setup.root.join("prod_00");
+    let project = Project::new("p");
+    project.server("server1").build(&dir);
+    for i in 1..=clients {
+        project.client(&format!("site-{i}")).build(&dir);
+    }
+    dir
+}
+
+fn batch_with_plugin(setup: &Setup, dir: &Path, config: &Path, env: &[(&str, &str)], extra: &[&str]) -> Run {
+    let mut argv = os(&[
+        &"prepare",
+        &"--all",
+        &dir,
+        &"--config",
+        &config,
+        &"--output-root",
+        &setup.out_parent,
+        &"--jobs",
+        &"4",
+    ]);
+    argv.extend(extra.iter().map(OsString::from));
+    run_in(None, &argv, env)
+}
+
+#[test]
+fn hostile_plugins_in_a_parallel_batch_leave_every_kit_untouched() {
+    let setup = Setup::client();
+    let home = setup.root.join("home");
+    std::fs::create_dir_all(&home).expect("mkdir home");
+    let dir = federation(&setup, 5);
+    let config = setup.config("hostile.yaml", "hostile");
+    for (catch, confinement) in [(true, "on"), (false, "on"), (true, "off")] {
+        let plugin = hostile_plugin(&setup, catch);
+        let before = Snapshot::take(&dir, &[]);
+        let env = [
+            ("FLARE_DEPLOY_PLUGIN_PATH", path_str(&setup.plugin_dir)),
+            ("HOME", path_str(&home)),
+            ("FLARE_DEPLOY_PLUGIN_CONFINEMENT", confinement),
+        ];
+        let run = batch_with_plugin(&setup, &dir, &config, &env, &["--format", "json"]);
+        let doc = run.json();
+        let kits = doc["data"]["kits"].as_array().expect("kits");
+        assert_eq!(kits.len(), 6, "{doc}");
+        for kit in kits {
+            if catch && confinement == "on" {
+                assert_eq!(kit["status"], "ok", "{kit}");
+            } else {
+                assert_eq!(kit["error_code"], "PLUGIN_WROTE_OUTSIDE", "{kit}");
+            }
+        }
+        assert_unchanged(&before, &Snapshot::take(&dir, &[]), "the federation's kits");
+        if confinement == "on" {
+            for target in hostile_targets(&setup, &home) {
+                assert!(!target.exists(), "written outside: {}", target.display());
+            }
+        }
+        for target in hostile_targets(&setup, &home) {
+            let _ = std::fs::remove_file(target);
+        }
+        assert_no_plugin_process(&plugin);
+        // Start the next round from an empty output root.
+        for entry in std::fs::read_dir(&setup.out_parent).expect("outs") {
+            std::fs::remove_dir_all(entry.expect("entry").path()).expect("clear outs");
+        }
+    }
+}
+
+#[test]
+fn the_example_plugin_prepares_a_30_kit_federation_in_parallel() {
+    // Each worker's lock and staging directory sit beside the others' outputs: none may
+    // be taken for a plugin's write, confined or not.
+    let setup = Setup::client();
+    let env_owned = podman_env(&setup);
+    let dir = federation(&setup, 29);
+    let config = podman_config();
+    for (round, (format, confinement)) in [
+        ("txt", "on"),
+        ("json", "on"),
+        ("txt", "on"),
+        ("json", "off"),
+        ("txt", "off"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut env = env_refs(&env_owned);
+        env.push(("FLARE_DEPLOY_PLUGIN_CONFINEMENT", confinement));
+        let run = batch_with_plugin(&setup, &dir, &config, &env, &["--format", format]);
+        assert_eq!(
+            run.code, 0,
+            "round {round}\nstdout:\n{}\nstderr:\n{}",
+            run.stdout, run.stderr
+        );
+        if format == "json" {
+            let doc = run.json();
+            assert_eq!(
+                doc["data"]["summary"],
+                json!({"prepared": 30, "failed": 0, "skipped": 0})
+            );
+        }
+        let outputs = setup.out_parent_entries(&[]);
+        assert_eq!(outputs.len(), 30, "round {round}: {outputs:?}");
+        for name in outputs {
+            let out = setup.out_parent.join(&name);
+            assert!(out.join(".flare-deploy.json").is_file(), "{name}");
+            assert!(out.join("startup/start_podman.sh").is_file(), "{name}");
+        }
+    }
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! versioned JSON protocol over stdin/stdout (see `docs/plugin-protocol.md`). The engine
 //! does everything else exactly as for linked targets.
 
+mod confine;
 mod edits;
 mod session;
 mod target;

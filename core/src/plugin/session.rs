@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use super::confine::{refused_path, Enforcement, Sandbox};
 use crate::error::{Error, ErrorCode, Result};
 
 /// The protocol version this engine speaks.
@@ -25,6 +26,9 @@ pub struct Session {
     stderr: Arc<Mutex<String>>,
     timeout: Duration,
     next_id: u64,
+    /// Where the plugin may write; dropped (its temporary directory removed) last.
+    sandbox: Sandbox,
+    cwd: PathBuf,
 }
 
 fn plugin_error(code: ErrorCode, path: &Path, what: impl std::fmt::Display, hint: &str) -> Error {
@@ -32,8 +36,15 @@ fn plugin_error(code: ErrorCode, path: &Path, what: impl std::fmt::Display, hint
 }
 
 impl Session {
-    /// Starts the plugin and checks the protocol version and the name it answers to.
-    pub fn start(path: &Path, expected_name: &str, cwd: Option<&Path>, timeout: Duration) -> Result<Session> {
+    /// Starts the plugin, confined to `sandbox`, and checks the protocol version and the
+    /// name it answers to.
+    pub fn start(
+        path: &Path,
+        expected_name: &str,
+        cwd: Option<&Path>,
+        timeout: Duration,
+        mut sandbox: Sandbox,
+    ) -> Result<Session> {
         if !super::is_executable(path) {
             return Err(plugin_error(
                 ErrorCode::PluginNotExecutable,
@@ -52,7 +63,7 @@ impl Session {
         if let Some(dir) = cwd {
             command.current_dir(dir);
         }
-        let mut child = command.spawn().map_err(|e| {
+        let mut child = sandbox.spawn(&mut command).map_err(|e| {
             plugin_error(
                 ErrorCode::PluginNotExecutable,
                 path,
@@ -102,6 +113,11 @@ impl Session {
             stderr,
             timeout,
             next_id: 0,
+            sandbox,
+            cwd: match cwd {
+                Some(dir) => dir.to_path_buf(),
+                None => std::env::current_dir().unwrap_or_default(),
+            },
         };
         let answer = session.call(
             "handshake",
@@ -181,8 +197,38 @@ impl Session {
         }
     }
 
+    pub fn enforcement(&self) -> &Enforcement {
+        self.sandbox.enforcement()
+    }
+
+    /// A failure of a confined plugin that reports a refused write outside its sandbox
+    /// (in its error or on stderr) is that refusal, whatever the plugin made of it.
+    fn explain(&self, err: Error) -> Error {
+        if *self.sandbox.enforcement() != Enforcement::Full || err.code == ErrorCode::PluginWroteOutside {
+            return err;
+        }
+        let stderr = self.stderr.lock().map(|t| t.clone()).unwrap_or_default();
+        let text = format!("{}\n{}\n{stderr}", err.message, err.hint);
+        match refused_path(&text, &self.sandbox, &self.cwd) {
+            Some(path) => Error::new(
+                ErrorCode::PluginWroteOutside,
+                format!(
+                    "Plugin {} tried to write outside its staging directory: {} (the kernel refused it; nothing outside the staging directory changed)",
+                    self.path.display(),
+                    path.display()
+                ),
+                "A plugin may only write below the staging_dir it is given and its $TMPDIR; fix the plugin.",
+            ),
+            None => err,
+        }
+    }
+
     /// Sends one request and returns its `result`, or the plugin's `error` as ours.
     pub fn call(&mut self, method: &str, params: Value) -> Result<Value> {
+        self.exchange(method, params).map_err(|e| self.explain(e))
+    }
+
+    fn exchange(&mut self, method: &str, params: Value) -> Result<Value> {
         self.next_id += 1;
         let id = self.next_id;
         let request = json!({"protocol": PROTOCOL_VERSION, "id": id, "method": method, "params": params});
@@ -240,6 +286,11 @@ impl Session {
 
     /// Closes stdin and expects the plugin to exit with status 0.
     pub fn finish(mut self) -> Result<()> {
+        let done = self.close();
+        done.map_err(|e| self.explain(e))
+    }
+
+    fn close(&mut self) -> Result<()> {
         drop(self.stdin.take());
         let exit = self.wait_exit(self.timeout);
         let tail = if exit.is_some_and(|s| !s.success()) {

@@ -6,8 +6,9 @@ use std::sync::{Mutex, OnceLock};
 
 use serde_json::{json, Map, Value};
 
+use super::confine::{self, Enforcement, Sandbox};
 use super::session::Session;
-use super::watch::Watch;
+use super::watch::{Findings, Guard};
 use crate::config::{yaml_to_json, RuntimeConfig};
 use crate::error::{Error, ErrorCode, Result};
 use crate::kit::KitInfo;
@@ -42,13 +43,16 @@ impl ExecutableTarget {
         }
     }
 
-    fn start(&self, cwd: Option<&Path>) -> Result<Session> {
-        Session::start(&self.path, &self.name, cwd, super::request_timeout())
+    /// A conversation with the plugin, which may write below `writable` (and its own
+    /// temporary directory) only.
+    fn start(&self, cwd: Option<&Path>, writable: &[PathBuf]) -> Result<Session> {
+        let sandbox = Sandbox::new(writable)?;
+        Session::start(&self.path, &self.name, cwd, super::request_timeout(), sandbox)
     }
 
     fn description(&self) -> &Description {
         self.description.get_or_init(|| {
-            let described = self.start(None).and_then(|mut session| {
+            let described = self.start(None, &[]).and_then(|mut session| {
                 let answer = session.call("describe", json!({}))?;
                 session.finish()?;
                 Ok(answer)
@@ -88,6 +92,47 @@ fn kit_json(kit: &KitInfo, input_dir: &Path) -> Value {
     })
 }
 
+impl ExecutableTarget {
+    /// What the after-the-fact check found, said plainly.
+    fn wrote_outside(&self, findings: &Findings, input: &Path, output: &Path) -> Error {
+        let list = |paths: &[PathBuf]| {
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut what = Vec::new();
+        if !findings.input_kit.is_empty() {
+            let undone = match &findings.restored {
+                Ok(()) => "; every change was undone from a copy taken before the plugin ran".to_string(),
+                Err(e) => format!("; it could NOT be restored ({e}): restore the kit from its provisioning"),
+            };
+            what.push(format!(
+                "it modified the input kit {} ({}){undone}",
+                input.display(),
+                list(&findings.input_kit)
+            ));
+        }
+        if !findings.previous_output.is_empty() {
+            what.push(format!(
+                "it modified the previous output {} ({}), which was not replaced",
+                output.display(),
+                list(&findings.previous_output)
+            ));
+        }
+        Error::new(
+            ErrorCode::PluginWroteOutside,
+            format!(
+                "Plugin {} wrote outside its staging directory: {}",
+                self.path.display(),
+                what.join("; ")
+            ),
+            "A plugin may only change files below the staging_dir it is given; fix the plugin. (This system cannot confine plugins, so flare-deploy checks afterwards.)",
+        )
+    }
+}
+
 impl DynTarget for ExecutableTarget {
     fn name(&self) -> &str {
         &self.name
@@ -107,7 +152,7 @@ impl DynTarget for ExecutableTarget {
 
     fn validate_config(&self, config: &RuntimeConfig) -> Result<Box<dyn Any + Send + Sync>> {
         let config_json = yaml_to_json(&serde_yaml::Value::Mapping(config.root.clone()), "config")?;
-        let mut session = self.start(None)?;
+        let mut session = self.start(None, &[])?;
         let answer = session.call("validate", json!({"config": config_json}))?;
         let errors = answer
             .get("errors")
@@ -140,30 +185,34 @@ impl DynTarget for ExecutableTarget {
         let staging = kit.root().to_path_buf();
         let input = kit.input_kit.clone();
         let output = kit.final_output.clone();
-        let watch = Watch::take(&input, &output, &staging);
+        // Where the kernel cannot confine the plugin, watch (and copy) what it must not touch.
+        let guard = (!confine::fully_confined()).then(|| Guard::take(&input, &output));
         // A second conversation, started in the staging directory.
-        let mut session = self.start(Some(&staging))?;
-        let answer = session.call(
-            "prepare",
-            json!({
-                "kit": kit_json(&kit.info, &input),
-                "config": run.config,
-                "staging_dir": staging.to_string_lossy(),
-                "output": output.to_string_lossy(),
-            }),
-        )?;
-        session.finish()?;
-        if let Some(path) = watch.changed(&input, &output, &staging) {
-            return Err(Error::new(
-                ErrorCode::PluginWroteOutside,
-                format!(
-                    "Plugin {} wrote outside its staging directory: {}",
-                    self.path.display(),
-                    path.display()
-                ),
-                "A plugin may only change files below the staging_dir it is given; fix the plugin.",
-            ));
+        let answer = self
+            .start(Some(&staging), std::slice::from_ref(&staging))
+            .and_then(|mut session| {
+                if guard.is_none() && *session.enforcement() != Enforcement::Full {
+                    tracing::warn!("the plugin could not be confined although the probe said it would be");
+                }
+                let answer = session.call(
+                    "prepare",
+                    json!({
+                        "kit": kit_json(&kit.info, &input),
+                        "config": run.config,
+                        "staging_dir": staging.to_string_lossy(),
+                        "output": output.to_string_lossy(),
+                    }),
+                )?;
+                session.finish()?;
+                Ok(answer)
+            });
+        // Checked whatever the plugin answered: a failing plugin may have written too.
+        if let Some(findings) = guard.map(|g| g.check_and_restore()) {
+            if !findings.is_clean() {
+                return Err(self.wrote_outside(&findings, &input, &output));
+            }
         }
+        let answer = answer?;
         for warning in answer.get("warnings").and_then(Value::as_array).into_iter().flatten() {
             if let Some(text) = warning.as_str() {
                 kit.warn(text);
