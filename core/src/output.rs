@@ -312,10 +312,12 @@ fn rename_exchange(a: &Path, b: &Path) -> std::io::Result<()> {
 
 /// Copies the kit into `dest` (which exists), preserving modes and timestamps.
 /// Symlinks that stay inside the kit are copied as (relative) links; links that leave
-/// the kit, or dangle, are refused. `<kit>/prepared` is skipped.
+/// the kit, or dangle, are refused. `<kit>/prepared` and a receipt are skipped.
 pub fn copy_kit(kit: &Path, dest: &Path, skips: &[String]) -> Result<()> {
     let mut skip: Vec<PathBuf> = skips.iter().map(|s| kit.join(s)).collect();
     skip.push(kit.join(PREPARED_DIR));
+    // A kit made from an earlier output carries that output's receipt: never ours to copy.
+    skip.push(kit.join(RECEIPT_FILE));
     copy_dir(kit, kit, dest, &skip)?;
     set_dir_metadata(kit, dest)
 }

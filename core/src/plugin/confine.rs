@@ -144,6 +144,9 @@ fn restrict_this_thread(writable: &[PathBuf]) -> Enforcement {
 /// The first path outside the sandbox that `text` (a plugin's error and stderr) reports
 /// a refused write for, e.g. Python's `[Errno 13] Permission denied: '/x'` or a shell's
 /// `/x: Permission denied`. Relative paths are taken from `cwd`.
+///
+/// This reads the plugin's own words, so it can only name what the plugin reported; a
+/// plugin that swallows the error has simply not written.
 pub fn refused_path(text: &str, sandbox: &Sandbox, cwd: &Path) -> Option<PathBuf> {
     const REFUSALS: [&str; 3] = [
         "Permission denied",
@@ -153,8 +156,9 @@ pub fn refused_path(text: &str, sandbox: &Sandbox, cwd: &Path) -> Option<PathBuf
     text.lines()
         .filter(|line| REFUSALS.iter().any(|r| line.contains(r)))
         .flat_map(path_candidates)
-        .map(|p| cwd.join(p))
-        .find(|p| p.is_absolute() && !sandbox.allows(p))
+        // Resolved like the kernel does (`..`, links), so `<staging>/../x` is outside.
+        .map(|p| crate::paths::resolve_lenient(&cwd.join(p)))
+        .find(|p| !sandbox.allows(p))
 }
 
 /// Quoted strings, and words that start with `/`, in one line of an error.
@@ -199,7 +203,7 @@ mod tests {
         );
         assert_eq!(
             find("touch: cannot touch '../outside': Permission denied"),
-            Some(PathBuf::from("/stage/../outside"))
+            Some(PathBuf::from("/outside"))
         );
         // Inside the sandbox, or no refusal: nothing.
         assert_eq!(find("Permission denied: '/stage/a'"), None);
