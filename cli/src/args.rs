@@ -59,7 +59,8 @@ pub enum Command {
             flare-deploy prepare --all ./workspace/project/prod_00 --config docker.yaml\n\n\
             Minimal docker config:\n  \
             runtime: docker\n  \
-            parent:\n    docker_image: nvflare/nvflare:2.8.1\n\n\
+            nvflare_version: \"2.9\"   # the site's NVFlare release: 2.8 or 2.9 (default 2.9)\n  \
+            parent:\n    docker_image: nvflare/nvflare:2.9.0\n\n\
             Exit codes: 0 success, 4 invalid input (config, kit, arguments), 5 internal error."
     )]
     Prepare(PrepareArgs),
@@ -111,6 +112,11 @@ pub struct PrepareArgs {
     /// YAML runtime config file with a top-level `runtime:` key. Defaults to <kit>/config.yaml.
     #[arg(long, value_name = "FILE")]
     pub config: Option<String>,
+
+    /// NVFlare release the site runs: 2.8 or 2.9 (a full version such as 2.9.0 selects its
+    /// minor release). Wins over the config's `nvflare_version`; default 2.9.
+    #[arg(long, value_name = "RELEASE")]
+    pub nvflare_version: Option<String>,
 
     /// Print the command's argument schema as JSON and exit.
     #[arg(long)]

@@ -86,6 +86,7 @@ fn dispatch(argv: Vec<OsString>, format: Format) -> i32 {
                 config: args.config,
                 output_root: args.output_root,
                 jobs: args.jobs.unwrap_or(0),
+                nvflare_version: args.nvflare_version,
             };
             print::batch(&request, &registry, format)
         }
@@ -95,6 +96,7 @@ fn dispatch(argv: Vec<OsString>, format: Format) -> i32 {
                 kit_flag: args.kit_flag,
                 output: args.output,
                 config: args.config,
+                nvflare_version: args.nvflare_version,
             };
             let mut warnings = Vec::new();
             match flare_deploy_core::prepare(&request, &registry, &mut warnings) {
@@ -109,7 +111,11 @@ fn init_logging(verbose: bool) {
     if !verbose {
         return;
     }
+    use std::io::IsTerminal;
+    // Colour only for a person at a terminal, and never when NO_COLOR is set.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
+        .with_ansi(colour)
         .with_max_level(tracing::Level::DEBUG)
         .with_writer(std::io::stderr)
         .with_target(false)

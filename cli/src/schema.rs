@@ -1,5 +1,6 @@
 //! `prepare --schema`: the machine-readable argument description the reference prints.
 
+use flare_deploy_core::NvflareRelease;
 use serde_json::{json, Value};
 
 use crate::args::PREPARE_EXAMPLES;
@@ -19,6 +20,9 @@ pub fn prepare_schema() -> Value {
             {"name": "--config", "type": "string", "required": false,
              "description": "YAML runtime config file with a top-level runtime: key. Defaults to <kit>/config.yaml.",
              "default": null},
+            {"name": "--nvflare-version", "type": "string", "required": false,
+             "description": "NVFlare release the site runs: 2.8 or 2.9 (a full version such as 2.9.0 selects its minor release). Wins over the config's nvflare_version; default 2.9.",
+             "default": null, "choices": NvflareRelease::ALL.map(NvflareRelease::as_str)},
             {"name": "--schema", "type": "boolean", "required": false,
              "description": "print command schema as JSON and exit", "default": false}
         ],

@@ -22,6 +22,8 @@ pub struct BatchRequest {
     pub output_root: Option<String>,
     /// Parallel workers; 0 means one per core.
     pub jobs: usize,
+    /// `--nvflare-version` for every kit.
+    pub nvflare_version: Option<String>,
 }
 
 /// What happened to one kit.
@@ -98,6 +100,7 @@ fn prepare_one(kit: &Path, request: &BatchRequest, output_root: Option<&Path>, r
             kit_flag: None,
             output: output_root.map(|root| root.join(&name).to_string_lossy().into_owned()),
             config: request.config.clone(),
+            nvflare_version: request.nvflare_version.clone(),
         };
         match prepare(&single, registry, &mut warnings) {
             Ok(prepared) => KitOutcome::Prepared(prepared),
@@ -127,6 +130,8 @@ pub fn prepare_all(
             format!("Check the path: {e}"),
         )
     })?;
+    // A bad option fails the batch once, not every kit.
+    crate::prepare::release_option(request.nvflare_version.as_deref().filter(|v| !v.is_empty()))?;
     let kits = candidates(&dir)?;
     let output_root = match &request.output_root {
         Some(root) if !root.is_empty() => Some(resolve_user_path(root).map_err(|e| {

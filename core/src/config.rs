@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use serde_yaml::{Mapping, Value};
 
 use crate::error::{Error, Result, FIX_CONFIG_HINT};
+use crate::patch::comm::InternalSecurity;
 use crate::pyrepr;
+use crate::release::{NvflareRelease, RELEASE_KEY};
 
 /// Largest config file accepted (1 MiB).
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -79,6 +81,9 @@ pub struct RuntimeConfig {
     pub root: Mapping,
     /// sha256 of the config text, for the output's receipt.
     pub sha256: String,
+    /// The NVFlare release: `nvflare_version` (taken out of `root`, which holds the
+    /// target's keys only), or the default; `prepare --nvflare-version` overrides it.
+    pub release: NvflareRelease,
 }
 
 impl RuntimeConfig {
@@ -147,10 +152,13 @@ impl RuntimeConfig {
                 "Set a supported runtime.",
             ));
         }
+        let mut root = root;
+        let release = take_release(&mut root)?;
         Ok(RuntimeConfig {
             path: path.to_path_buf(),
             root,
             sha256: crate::receipt::sha256_hex(text.as_bytes()),
+            release,
         })
     }
 
@@ -158,6 +166,31 @@ impl RuntimeConfig {
     pub fn runtime(&self) -> &str {
         self.root.get("runtime").and_then(Value::as_str).unwrap_or_default()
     }
+}
+
+/// Removes `nvflare_version` from the config and reads it: a string (`"2.9"`,
+/// `"2.9.0"`) or a number (`2.9` unquoted); `null` or absent means the default.
+fn take_release(root: &mut Mapping) -> Result<NvflareRelease> {
+    let value = root.remove(RELEASE_KEY);
+    let text = match &value {
+        None | Some(Value::Null) => return Ok(NvflareRelease::DEFAULT),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(other) => pyrepr::repr(other),
+    };
+    NvflareRelease::parse(&text).ok_or_else(|| {
+        Error::invalid_config(
+            format!(
+                "{RELEASE_KEY} must be a supported NVFlare release ({}, or a full version such as 2.9.0), got {}.",
+                NvflareRelease::choices(),
+                value.as_ref().map_or_else(String::new, pyrepr::repr)
+            ),
+            format!(
+                "Set {RELEASE_KEY} to the release the site runs (supported: {}).",
+                NvflareRelease::supported_list()
+            ),
+        )
+    })
 }
 
 /// "runtime: docker or runtime: k8s" for the registered names, like the reference's text.
@@ -168,6 +201,20 @@ pub fn runtime_choices(names: &[&str]) -> String {
         1 => items[0].clone(),
         2 => format!("{} or {}", items[0], items[1]),
         n => format!("{}, or {}", items[..n - 1].join(", "), items[n - 1]),
+    }
+}
+
+/// NVFlare 2.9's `parent.internal_connection_security`: `mtls` (the default; `null`
+/// too, as for every key with a default) or `clear`.
+pub fn internal_connection_security(parent: &Mapping) -> Result<InternalSecurity> {
+    match parent.get("internal_connection_security") {
+        None | Some(Value::Null) => Ok(InternalSecurity::Mtls),
+        Some(Value::String(s)) if s == "mtls" => Ok(InternalSecurity::Mtls),
+        Some(Value::String(s)) if s == "clear" => Ok(InternalSecurity::Clear),
+        Some(_) => Err(Error::invalid_config(
+            "parent.internal_connection_security must be 'clear' or 'mtls'.",
+            "Set parent.internal_connection_security to 'clear' or 'mtls'.",
+        )),
     }
 }
 

@@ -9,9 +9,11 @@ use crate::kit::{inspect, KitInfo};
 use crate::output::{self, Staging};
 use crate::paths::resolve_user_path;
 use crate::receipt::{Receipt, ReceiptSource};
-use crate::registry::Registry;
+use crate::registry::{Registry, TargetRef};
+use crate::release::NvflareRelease;
 use crate::report::Outcome;
 use crate::staged::StagedKit;
+use crate::target::DynTarget;
 
 /// The command-line inputs of `prepare`, as given.
 #[derive(Debug, Clone, Default)]
@@ -24,6 +26,24 @@ pub struct PrepareRequest {
     pub output: Option<String>,
     /// `--config`; default `<kit>/config.yaml`.
     pub config: Option<String>,
+    /// `--nvflare-version`; wins over the config's `nvflare_version`.
+    pub nvflare_version: Option<String>,
+}
+
+/// The release named by `--nvflare-version`, if given.
+pub fn release_option(raw: Option<&str>) -> Result<Option<NvflareRelease>> {
+    raw.map(|text| {
+        NvflareRelease::parse(text).ok_or_else(|| {
+            Error::invalid_args(
+                format!(
+                    "--nvflare-version must be a supported NVFlare release ({}, or a full version such as 2.9.0), got '{text}'.",
+                    NvflareRelease::choices()
+                ),
+                format!("Pass the release the site runs (supported: {}).", NvflareRelease::supported_list()),
+            )
+        })
+    })
+    .transpose()
 }
 
 /// A successful prepare: the result fields and the kit it came from.
@@ -63,6 +83,7 @@ pub fn prepare(request: &PrepareRequest, registry: &Registry, warnings: &mut Vec
             "Run flare-deploy prepare <startup-kit-dir>.",
         ));
     };
+    let release_override = release_option(non_empty(&request.nvflare_version))?;
     let kit = resolve(kit_arg, "kit")?;
     let config_path = match non_empty(&request.config) {
         Some(raw) => resolve(raw, "config")?,
@@ -73,7 +94,7 @@ pub fn prepare(request: &PrepareRequest, registry: &Registry, warnings: &mut Vec
     // The lookup that checks `runtime:` is the one whose target we use (for a plugin it
     // searches the plugin path, so it is done once).
     let mut found = None;
-    let config = RuntimeConfig::load(
+    let mut config = RuntimeConfig::load(
         &config_path,
         |name| {
             found = registry.find(name);
@@ -81,15 +102,28 @@ pub fn prepare(request: &PrepareRequest, registry: &Registry, warnings: &mut Vec
         },
         || registry.all_names(),
     )?;
-    let target = found
-        .ok_or_else(|| {
-            Error::internal(format!(
-                "runtime '{}' passed loading but has no target",
-                config.runtime()
-            ))
-        })?
-        .target;
+    let entry = found.ok_or_else(|| {
+        Error::internal(format!(
+            "runtime '{}' passed loading but has no target",
+            config.runtime()
+        ))
+    })?;
+    let target = entry.target;
+    if let Some(release) = release_override {
+        config.release = release;
+    }
+    let release = config.release;
+    tracing::debug!(release = release.as_str(), "NVFlare release");
+    // A linked target says up front; a plugin says in its description, which costs a
+    // conversation, so a broken plugin is reported by `validate` first.
+    let linked = matches!(target, TargetRef::Linked(_));
+    if linked {
+        check_release(&*target, release)?;
+    }
     let target_config = target.validate_config(&config)?;
+    if !linked {
+        check_release(&*target, release)?;
+    }
     tracing::debug!(runtime = target.name(), "config valid");
 
     let output = match non_empty(&request.output) {
@@ -99,6 +133,11 @@ pub fn prepare(request: &PrepareRequest, registry: &Registry, warnings: &mut Vec
     let (kit_info, resources) = inspect(&kit)?;
     tracing::debug!(role = kit_info.role.as_str(), name = %kit_info.name, org = %kit_info.org, "kit valid");
     output::check_output(&kit, &output)?;
+    if output.is_dir() {
+        for entry in registry.linked() {
+            entry.target.guard_replace(&output)?;
+        }
+    }
 
     let staging = Staging::create(&output)?;
     output::copy_kit(&kit, staging.path(), &target.copy_skips())?;
@@ -108,8 +147,9 @@ pub fn prepare(request: &PrepareRequest, registry: &Registry, warnings: &mut Vec
         kit_dir: staging.path().to_path_buf(),
         ..kit_info.clone()
     };
-    let mut staged =
-        StagedKit::new(staged_info, kit.clone(), output.clone(), &known_launchers, warnings).with_resources(resources);
+    let mut staged = StagedKit::new(staged_info, kit.clone(), output.clone(), &known_launchers, warnings)
+        .with_resources(resources)
+        .for_release(release);
     target.prepare_staged(&mut staged, target_config.as_ref())?;
     staged.flush()?;
     // Last, so that it describes the finished tree; it is what marks the output as ours.
@@ -117,7 +157,7 @@ pub fn prepare(request: &PrepareRequest, registry: &Registry, warnings: &mut Vec
         staging.path(),
         &ReceiptSource {
             runtime: target.name(),
-            nvflare_release: None,
+            nvflare_release: Some(release.as_str()),
             kit: &kit_info,
             input_kit: &kit,
             config_path: &config.path,
@@ -134,6 +174,26 @@ pub fn prepare(request: &PrepareRequest, registry: &Registry, warnings: &mut Vec
         output,
         outcome,
     })
+}
+
+/// Refuses a release the target does not prepare kits for.
+fn check_release(target: &dyn DynTarget, release: NvflareRelease) -> Result<()> {
+    let supported = target.releases();
+    if supported.contains(&release) {
+        return Ok(());
+    }
+    let list: Vec<&str> = supported.iter().map(|r| r.as_str()).collect();
+    Err(Error::invalid_config(
+        format!(
+            "Runtime '{}' does not support NVFlare {release}; it supports {}.",
+            target.name(),
+            list.join(", ")
+        ),
+        format!(
+            "Set {} in the config (or --nvflare-version) to a release the runtime supports.",
+            crate::release::RELEASE_KEY
+        ),
+    ))
 }
 
 /// Path text for result fields.

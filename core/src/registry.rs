@@ -3,7 +3,7 @@
 //! `FLARE_DEPLOY_PLUGIN_PATH` and `PATH`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::plugin::{self, ExecutableTarget};
@@ -60,6 +60,8 @@ pub struct Entry {
 pub struct Registry {
     linked: Vec<Entry>,
     plugin_dirs: Vec<PathBuf>,
+    /// Plugins already looked up, so that a batch asks each plugin to describe itself once.
+    found_plugins: Mutex<Vec<Entry>>,
 }
 
 impl Registry {
@@ -101,6 +103,7 @@ impl Registry {
         Ok(Registry {
             linked,
             plugin_dirs: plugin::search_dirs(),
+            found_plugins: Mutex::new(Vec::new()),
         })
     }
 
@@ -138,10 +141,22 @@ impl Registry {
             return Some(entry.clone());
         }
         let path = plugin::find_executable(&self.plugin_dirs, name)?;
-        Some(Entry {
+        let mut found = self
+            .found_plugins
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(entry) = found
+            .iter()
+            .find(|e| e.target.name() == name && e.origin == Origin::Executable { path: path.clone() })
+        {
+            return Some(entry.clone());
+        }
+        let entry = Entry {
             target: TargetRef::Plugin(Arc::new(ExecutableTarget::new(name, path.clone()))),
             origin: Origin::Executable { path },
-        })
+        };
+        found.push(entry.clone());
+        Some(entry)
     }
 
     /// Every launcher a linked target installs: a kit prepared for one runtime may be

@@ -8,6 +8,7 @@ use crate::error::{io_error, Result};
 use crate::kit::KitInfo;
 use crate::launcher::LauncherClass;
 use crate::patch;
+use crate::release::NvflareRelease;
 
 /// A kit copy in the staging directory. `info.kit_dir` is the staged root; paths shown
 /// to the user use `final_output`.
@@ -21,6 +22,8 @@ pub struct StagedKit<'a> {
     pub final_output: PathBuf,
     known_launchers: &'a [LauncherClass],
     warnings: &'a mut Vec<String>,
+    /// The NVFlare release the kit is prepared for.
+    pub release: NvflareRelease,
 }
 
 impl<'a> StagedKit<'a> {
@@ -39,7 +42,14 @@ impl<'a> StagedKit<'a> {
             final_output,
             known_launchers,
             warnings,
+            release: NvflareRelease::DEFAULT,
         }
+    }
+
+    /// Prepares for `release` (default: the current release).
+    pub fn for_release(mut self, release: NvflareRelease) -> Self {
+        self.release = release;
+        self
     }
 
     /// Starts from an already parsed `resources.json.default` (the input kit's, which the
@@ -128,14 +138,32 @@ impl<'a> StagedKit<'a> {
         patch::comm::edit(&self.local_dir(), edit)
     }
 
-    /// Writes `local/study_data.yaml` unless something of that name exists.
-    pub fn ensure_study_data_template(&self) -> Result<()> {
-        patch::study::ensure_template(&self.local_dir())
+    /// The release's study template: `local/study_data.yaml` (2.8) unless something of
+    /// that name exists; `local/study_runtime.yaml` (2.9) unless it or a legacy
+    /// `study_data.yaml` exists.
+    pub fn ensure_study_template(&self) -> Result<()> {
+        match self.release {
+            NvflareRelease::V2_8 => patch::study::ensure_template(&self.local_dir()),
+            NvflareRelease::V2_9 => patch::study::ensure_runtime_template(&self.local_dir()),
+        }
     }
 
-    /// Deletes the provisioned start scripts from `startup/`, except `keep`.
+    /// Whether the kit carries a legacy (2.8) `local/study_data.yaml`.
+    pub fn has_legacy_study_data(&self) -> bool {
+        self.local_dir()
+            .join(patch::study::STUDY_DATA_YAML)
+            .symlink_metadata()
+            .is_ok()
+    }
+
+    /// Deletes the provisioned start scripts (and, for 2.9, earlier Slurm start files)
+    /// from `startup/`, except `keep`.
     pub fn remove_start_scripts(&self, keep: &[&str]) -> Result<()> {
-        patch::scripts::remove_start_scripts(&self.startup_dir(), keep)
+        let scripts: &[&str] = match self.release {
+            NvflareRelease::V2_8 => &patch::scripts::START_SCRIPTS,
+            NvflareRelease::V2_9 => &patch::scripts::START_SCRIPTS_2_9,
+        };
+        patch::scripts::remove_start_scripts(&self.startup_dir(), scripts, keep)
     }
 
     /// Writes a file under the staged root; `executable` adds the x bits like `chmod +x`.

@@ -7,6 +7,7 @@ use crate::config::RuntimeConfig;
 use crate::error::{Error, Result};
 use crate::kit::KitInfo;
 pub use crate::launcher::LauncherClass;
+use crate::release::NvflareRelease;
 use crate::report::Outcome;
 use crate::staged::StagedKit;
 
@@ -42,6 +43,20 @@ pub trait RuntimeTarget: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Refuses to let any prepare replace `output` (an existing directory), whatever its
+    /// runtime, when this target knows it must not go yet (Kubernetes: resources staged
+    /// in the cluster still point at it). Called for every linked target.
+    fn guard_replace(&self, _output: &Path) -> Result<()> {
+        Ok(())
+    }
+
+    /// The NVFlare releases this target prepares kits for (default: all). The engine
+    /// refuses the others before calling the target; the chosen one is
+    /// `RuntimeConfig::release` and `StagedKit::release`.
+    fn releases(&self) -> &'static [NvflareRelease] {
+        &NvflareRelease::ALL
+    }
+
     /// Edits `local/resources.json.default` (launcher, resource manager, storage).
     fn patch_resources(&self, kit: &mut StagedKit<'_>, config: &Self::Config) -> Result<()>;
 
@@ -68,6 +83,14 @@ pub trait DynTarget: Send + Sync {
     fn copy_skips(&self) -> Vec<String> {
         Vec::new()
     }
+    /// See [`RuntimeTarget::releases`].
+    fn releases(&self) -> Vec<NvflareRelease> {
+        NvflareRelease::ALL.to_vec()
+    }
+    /// See [`RuntimeTarget::guard_replace`].
+    fn guard_replace(&self, _output: &Path) -> Result<()> {
+        Ok(())
+    }
     fn validate_config(&self, config: &RuntimeConfig) -> Result<Box<dyn Any + Send + Sync>>;
     fn prepare_staged(&self, kit: &mut StagedKit<'_>, config: &(dyn Any + Send + Sync)) -> Result<()>;
     fn describe(&self, kit: &KitInfo, config: &(dyn Any + Send + Sync), output: &Path) -> Result<Outcome>;
@@ -90,10 +113,18 @@ impl<T: RuntimeTarget> DynTarget for T {
         Some(RuntimeTarget::launcher(self))
     }
     fn config_schema(&self) -> Result<serde_json::Value> {
-        Ok(schemars::schema_for!(T::Config).to_value())
+        Ok(crate::release::with_release_key(
+            schemars::schema_for!(T::Config).to_value(),
+        ))
     }
     fn copy_skips(&self) -> Vec<String> {
         RuntimeTarget::copy_skips(self).iter().map(|s| s.to_string()).collect()
+    }
+    fn releases(&self) -> Vec<NvflareRelease> {
+        RuntimeTarget::releases(self).to_vec()
+    }
+    fn guard_replace(&self, output: &Path) -> Result<()> {
+        RuntimeTarget::guard_replace(self, output)
     }
     fn validate_config(&self, config: &RuntimeConfig) -> Result<Box<dyn Any + Send + Sync>> {
         Ok(Box::new(RuntimeTarget::validate_config(self, config)?))

@@ -117,8 +117,44 @@ where
     run_in(None, args, &[])
 }
 
-/// Runs `flare-deploy` with a working directory and extra environment.
+/// The NVFlare release the suites written before release selection run on: `run_in`
+/// adds `--nvflare-version 2.8` to a `prepare` that names no release, so that those
+/// suites keep proving 2.8 output byte for byte. 2.9 tests pass the option themselves.
+pub const SUITE_RELEASE: &str = "2.8";
+
+/// Runs `flare-deploy` with a working directory and extra environment; a `prepare`
+/// without `--nvflare-version` runs on [`SUITE_RELEASE`].
 pub fn run_in<I, S>(cwd: Option<&Path>, args: I, env: &[(&str, &str)]) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().to_os_string()).collect();
+    let is_prepare = subcommand(&args).is_some_and(|a| a == "prepare");
+    let names_release = args
+        .iter()
+        .any(|a| a.to_string_lossy().starts_with("--nvflare-version"));
+    if is_prepare && !names_release {
+        args.extend(["--nvflare-version".into(), SUITE_RELEASE.into()]);
+    }
+    run_exact(cwd, args, env)
+}
+
+/// The first word that is not a global option (`--format X`, `-v`).
+fn subcommand(args: &[std::ffi::OsString]) -> Option<&std::ffi::OsString> {
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        if word == "--format" {
+            words.next();
+        } else if !word.to_string_lossy().starts_with('-') {
+            return Some(word);
+        }
+    }
+    None
+}
+
+/// Runs `flare-deploy` with exactly `args` (no release added).
+pub fn run_exact<I, S>(cwd: Option<&Path>, args: I, env: &[(&str, &str)]) -> Run
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,

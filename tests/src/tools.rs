@@ -124,3 +124,31 @@ pub fn object<'a>(objects: &'a [serde_json::Value], kind: &str, name: &str) -> &
             panic!("no {kind} named {name}; rendered: {have:?}")
         })
 }
+
+/// The `nvflare` command of the venv `$FLARE_DEPLOY_TOOLS/<venv>` when it holds NVFlare
+/// `version` exactly (checked by importing it); otherwise reported missing.
+pub fn nvflare_cli(venv: &str, version: &str) -> Option<PathBuf> {
+    let dir = tools_dir().join(venv);
+    let found = Command::new(dir.join("bin/python"))
+        .args(["-c", "import nvflare; print(nvflare.__version__)"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string());
+    match found {
+        Some(v) if v == version => Some(dir.join("bin/nvflare")),
+        other => {
+            missing(&format!(
+                "NVFlare {version} in {} (found: {})",
+                dir.display(),
+                other.as_deref().unwrap_or("none")
+            ));
+            None
+        }
+    }
+}
+
+/// NVFlare 2.9.0's `nvflare` command (the 2.9 oracle).
+pub fn nvflare_2_9() -> Option<PathBuf> {
+    nvflare_cli("nvflare29-venv", "2.9.0")
+}

@@ -32,7 +32,10 @@ fn prepare_schema_is_printed_wherever_the_flag_stands() {
             .iter()
             .filter_map(|a| a["name"].as_str())
             .collect();
-        assert_eq!(names, ["kit", "--kit", "--output", "--config", "--schema"]);
+        assert_eq!(
+            names,
+            ["kit", "--kit", "--output", "--config", "--nvflare-version", "--schema"]
+        );
         let keys: Vec<&str> = schema["args"][0]
             .as_object()
             .expect("arg")
@@ -41,7 +44,7 @@ fn prepare_schema_is_printed_wherever_the_flag_stands() {
             .collect();
         assert_eq!(keys, ["name", "type", "required", "description", "default", "nargs"]);
         assert_eq!(schema["args"][2]["type"], "path");
-        assert_eq!(schema["args"][4]["type"], "boolean");
+        assert_eq!(schema["args"][5]["type"], "boolean");
         assert_eq!(schema["examples"].as_array().map(Vec::len), Some(3));
     }
 }
@@ -202,7 +205,11 @@ fn batch_shows_a_progress_bar_on_a_terminal_only() {
     for i in 1..=4 {
         project.client(&format!("site-{i}")).build(&prod).write_config(CONFIG);
     }
-    let command = format!("{} prepare --all {}", binary().display(), prod.display());
+    let command = format!(
+        "{} prepare --nvflare-version 2.8 --all {}",
+        binary().display(),
+        prod.display()
+    );
     // script(1) gives the command a pseudo-terminal.
     let out = Command::new("script")
         .args(["-qec", &command, "/dev/null"])

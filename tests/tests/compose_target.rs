@@ -35,8 +35,14 @@ fn write_config(path: &Path, runtime: &str, image: &str, network: &str) -> PathB
 }
 
 fn compose(args: &[&std::ffi::OsStr]) -> Run {
+    // This suite compares with the 2.8 Docker start script, like the harness's suites.
+    let mut args: Vec<&std::ffi::OsStr> = args.to_vec();
+    if args.first().is_some_and(|a| *a == "prepare") {
+        args.push(std::ffi::OsStr::new("--nvflare-version"));
+        args.push(std::ffi::OsStr::new(flare_deploy_tests::harness::SUITE_RELEASE));
+    }
     // No executable plugins: an empty plugin path (PATH is the machine's).
-    run_program(&compose_bin(), None, args, &[("FLARE_DEPLOY_PLUGIN_PATH", "")])
+    run_program(&compose_bin(), None, &args, &[("FLARE_DEPLOY_PLUGIN_PATH", "")])
 }
 
 // ---------------------------------------------------------------------------------------

@@ -206,11 +206,16 @@ def result_for(method, params):
         return {"protocol_version": 2 if MODE == "bad_version" else 1,
                 "name": "someone-else" if MODE == "bad_name" else NAME}
     if method == "describe":
-        return {"name": NAME, "summary": "a test plugin (" + MODE + ")",
-                "config_schema": {"type": "object"}}
+        answer = {"name": NAME, "summary": "a test plugin (" + MODE + ")",
+                  "config_schema": {"type": "object"}}
+        if MODE == "only_2_8":
+            answer["nvflare_releases"] = ["2.8"]
+        return answer
     if method == "validate":
         if MODE == "record" and os.environ.get("RECORDER_LOG"):
             write(os.environ["RECORDER_LOG"], json.dumps({"requests": seen, "cwd": os.getcwd()}))
+        if MODE == "only_2_8" and params.get("nvflare_release") != "2.8":
+            pass  # the engine refuses before prepare; validate itself accepts
         if MODE == "validate_errors":
             return {"errors": [{"path": "parent.size", "message": "must be positive"},
                                {"path": "parent.other", "message": "is also wrong"}]}
@@ -723,7 +728,8 @@ fn the_engine_speaks_the_documented_protocol() {
     let first_methods: Vec<&str> = first.iter().filter_map(|r| r["method"].as_str()).collect();
     assert_eq!(first_methods, ["handshake", "validate"]);
     assert_eq!(first[0]["params"], handshake);
-    assert_eq!(first[1]["params"], json!({"config": config}));
+    // The release rides along (the harness runs prepare with --nvflare-version 2.8).
+    assert_eq!(first[1]["params"], json!({"config": config, "nvflare_release": "2.8"}));
     let requests = transcript["requests"].as_array().expect("requests");
     let methods: Vec<&str> = requests.iter().filter_map(|r| r["method"].as_str()).collect();
     assert_eq!(methods, ["handshake", "prepare"]);
@@ -745,6 +751,7 @@ fn the_engine_speaks_the_documented_protocol() {
     );
     assert_eq!(params["config"], config);
     assert_eq!(params["output"], path_str(&setup.output));
+    assert_eq!(params["nvflare_release"], "2.8");
     let staging = PathBuf::from(params["staging_dir"].as_str().expect("staging_dir"));
     assert_eq!(staging.parent(), Some(setup.out_parent.as_path()));
     assert!(
@@ -1410,6 +1417,25 @@ fn the_example_plugin_prepares_a_30_kit_federation_in_parallel() {
             assert!(out.join("startup/start_podman.sh").is_file(), "{name}");
         }
     }
+}
+
+#[test]
+fn a_plugin_that_supports_only_2_8_refuses_2_9() {
+    let setup = Setup::client();
+    let plugin = test_plugin(&setup.plugin_dir, "old", "only_2_8", "");
+    let config = setup.config("old.yaml", "old");
+    let env = [("FLARE_DEPLOY_PLUGIN_PATH", path_str(&setup.plugin_dir))];
+    setup.prepare(&config, &env, &[]).assert_ok();
+    std::fs::remove_dir_all(&setup.output).expect("clear the output");
+    let before = Snapshot::take(&setup.kit.dir, &[]);
+    setup
+        .prepare(&config, &env, &["--nvflare-version", "2.9"])
+        .assert_txt_error(
+            "INVALID_CONFIG",
+            "Runtime 'old' does not support NVFlare 2.9; it supports 2.8.",
+            "Set nvflare_version in the config (or --nvflare-version) to a release the runtime supports.",
+        );
+    assert_failed_cleanly(&setup, Some(&before), &plugin, &[]);
 }
 
 #[test]

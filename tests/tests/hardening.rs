@@ -63,6 +63,8 @@ fn big_kit(root: &Path, files: usize) -> PathBuf {
 fn prepare_into(kit: &Path, config: &Path, output: &Path) -> flare_deploy_tests::Run {
     flare_deploy([
         "prepare".as_ref(),
+        "--nvflare-version".as_ref(),
+        "2.8".as_ref(),
         kit.as_os_str(),
         "--config".as_ref(),
         config.as_os_str(),
@@ -117,6 +119,8 @@ fn killed_at_any_moment_the_output_is_the_old_or_the_new_kit() {
         let mut child = Command::new(binary())
             .args([
                 "prepare".as_ref(),
+                "--nvflare-version".as_ref(),
+                "2.8".as_ref(),
                 kit.as_os_str(),
                 "--config".as_ref(),
                 cfg.as_os_str(),
@@ -180,6 +184,8 @@ fn concurrent_runs_on_one_output_do_not_mix() {
                 Command::new(binary())
                     .args([
                         "prepare".as_ref(),
+                        "--nvflare-version".as_ref(),
+                        "2.8".as_ref(),
                         kit.as_os_str(),
                         "--config".as_ref(),
                         cfg.as_os_str(),
@@ -228,6 +234,8 @@ fn modes_are_kept_and_created_directories_are_not_world_writable() {
         .arg(binary())
         .args([
             "prepare".as_ref(),
+            "--nvflare-version".as_ref(),
+            "2.8".as_ref(),
             kit.dir.as_os_str(),
             "--config".as_ref(),
             cfg.as_os_str(),
@@ -348,6 +356,8 @@ fn bounded_run(kit: &Path, cfg: &Path) -> (i32, String, Duration) {
         .arg(binary())
         .args([
             "prepare".as_ref(),
+            "--nvflare-version".as_ref(),
+            "2.8".as_ref(),
             kit.as_os_str(),
             "--config".as_ref(),
             cfg.as_os_str(),

@@ -10,6 +10,26 @@ use crate::json;
 
 pub const COMM_CONFIG_JSON: &str = "comm_config.json";
 
+/// How the parent and its jobs secure their internal link (NVFlare 2.9's
+/// `parent.internal_connection_security`); written as `internal.resources.connection_security`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum InternalSecurity {
+    /// Mutual TLS with the kit's certificates (the 2.9 default).
+    Mtls,
+    /// Plain TCP inside the pod or container network.
+    Clear,
+}
+
+impl InternalSecurity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InternalSecurity::Mtls => "mtls",
+            InternalSecurity::Clear => "clear",
+        }
+    }
+}
+
 /// The loaded comm config document.
 pub struct CommConfig {
     pub doc: Map<String, Value>,
@@ -42,6 +62,33 @@ impl CommConfig {
         resources
             .entry("connection_security")
             .or_insert_with(|| Value::String("clear".into()));
+        Ok(())
+    }
+
+    /// NVFlare 2.9: Docker and Kubernetes parents cannot share files with job containers
+    /// or pods, so a kit whose internal scheme is `shared-file` is refused.
+    pub fn refuse_shared_file(&mut self, runtime_label: &str) -> Result<()> {
+        let scheme = self
+            .doc
+            .get("internal")
+            .and_then(|i| i.get("scheme"))
+            .and_then(Value::as_str);
+        if scheme == Some("shared-file") {
+            return Err(Error::invalid_kit(
+                format!("{runtime_label} runtime does not support internal.scheme 'shared-file'."),
+                "Use internal.scheme 'tcp', run the original kit in process mode, or choose the Slurm runtime.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// NVFlare 2.9's container listener: like [`listen_in_container`](Self::listen_in_container),
+    /// but `connection_security` is always the configured one.
+    pub fn listen_in_container_secured(&mut self, security: InternalSecurity) -> Result<()> {
+        self.set_scheme("tcp")?;
+        let resources = self.internal_resources()?;
+        resources.insert("host".into(), Value::String("0.0.0.0".into()));
+        resources.insert("connection_security".into(), Value::String(security.as_str().into()));
         Ok(())
     }
 

@@ -85,7 +85,7 @@ pub fn apply(kit: &mut StagedKit<'_>, edits: &Value) -> Result<()> {
         })?;
     }
     if edits.get("study_data_template").and_then(Value::as_bool) == Some(true) {
-        kit.ensure_study_data_template()?;
+        kit.ensure_study_template()?;
     }
     if let Some(scripts) = edits.get("remove_start_scripts") {
         let keep: Vec<String> = match scripts.get("keep") {

@@ -12,6 +12,7 @@ use super::watch::{Findings, Guard};
 use crate::config::{yaml_to_json, RuntimeConfig};
 use crate::error::{Error, ErrorCode, Result};
 use crate::kit::KitInfo;
+use crate::release::NvflareRelease;
 use crate::report::Outcome;
 use crate::staged::StagedKit;
 use crate::target::{DynTarget, LauncherClass};
@@ -20,6 +21,8 @@ use crate::target::{DynTarget, LauncherClass};
 struct Description {
     summary: String,
     schema: Result<Value>,
+    /// `nvflare_releases` of the answer; all when the plugin does not say.
+    releases: Vec<NvflareRelease>,
 }
 
 pub struct ExecutableTarget {
@@ -64,11 +67,22 @@ impl ExecutableTarget {
                         .and_then(Value::as_str)
                         .unwrap_or_default()
                         .to_string(),
-                    schema: Ok(answer.get("config_schema").cloned().unwrap_or(json!({}))),
+                    schema: Ok(crate::release::with_release_key(
+                        answer.get("config_schema").cloned().unwrap_or(json!({})),
+                    )),
+                    releases: match answer.get("nvflare_releases").and_then(Value::as_array) {
+                        Some(names) => names
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .filter_map(NvflareRelease::parse)
+                            .collect(),
+                        None => NvflareRelease::ALL.to_vec(),
+                    },
                 },
                 Err(err) => Description {
                     summary: format!("(unavailable: {})", err.message),
                     schema: Err(err),
+                    releases: NvflareRelease::ALL.to_vec(),
                 },
             }
         })
@@ -150,10 +164,17 @@ impl DynTarget for ExecutableTarget {
         self.description().schema.clone()
     }
 
+    fn releases(&self) -> Vec<NvflareRelease> {
+        self.description().releases.clone()
+    }
+
     fn validate_config(&self, config: &RuntimeConfig) -> Result<Box<dyn Any + Send + Sync>> {
         let config_json = yaml_to_json(&serde_yaml::Value::Mapping(config.root.clone()), "config")?;
         let mut session = self.start(None, &[])?;
-        let answer = session.call("validate", json!({"config": config_json}))?;
+        let answer = session.call(
+            "validate",
+            json!({"config": config_json, "nvflare_release": config.release.as_str()}),
+        )?;
         let errors = answer
             .get("errors")
             .and_then(Value::as_array)
@@ -201,6 +222,7 @@ impl DynTarget for ExecutableTarget {
                         "config": run.config,
                         "staging_dir": staging.to_string_lossy(),
                         "output": output.to_string_lossy(),
+                        "nvflare_release": kit.release.as_str(),
                     }),
                 )?;
                 session.finish()?;

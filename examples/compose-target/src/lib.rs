@@ -71,7 +71,7 @@ impl RuntimeTarget for ComposeTarget {
     }
 
     fn emit_artifacts(&self, kit: &mut StagedKit<'_>, config: &ComposeConfig) -> Result<()> {
-        kit.ensure_study_data_template()?;
+        kit.ensure_study_template()?;
         kit.remove_start_scripts(&[])?;
         let document = compose_file::document(kit, config);
         let text = format!(

@@ -71,14 +71,21 @@ impl RuntimeTarget for DockerTarget {
         Ok(())
     }
 
-    fn patch_comm_config(&self, kit: &mut StagedKit<'_>, _config: &DockerConfig) -> Result<()> {
-        kit.edit_comm_config(|comm| comm.listen_in_container())
+    fn patch_comm_config(&self, kit: &mut StagedKit<'_>, config: &DockerConfig) -> Result<()> {
+        match config.parent.internal_connection_security {
+            // NVFlare 2.9: no shared files across containers; the configured security.
+            Some(security) => kit.edit_comm_config(|comm| {
+                comm.refuse_shared_file("Docker")?;
+                comm.listen_in_container_secured(security)
+            }),
+            None => kit.edit_comm_config(|comm| comm.listen_in_container()),
+        }
     }
 
     fn emit_artifacts(&self, kit: &mut StagedKit<'_>, config: &DockerConfig) -> Result<()> {
-        kit.ensure_study_data_template()?;
+        kit.ensure_study_template()?;
         kit.remove_start_scripts(&[START_SCRIPT])?;
-        let text = script::render(&kit.info, config)?;
+        let text = script::render(&kit.info, config, kit.release)?;
         kit.write_file(&format!("startup/{START_SCRIPT}"), &text, true)?;
         Ok(())
     }

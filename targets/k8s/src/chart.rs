@@ -2,7 +2,7 @@
 
 use flare_deploy_core::kit::Uid;
 use flare_deploy_core::naming::stable_k8s_name;
-use flare_deploy_core::{yaml_write, KitInfo, Result, Role, StagedKit};
+use flare_deploy_core::{yaml_write, KitInfo, NvflareRelease, Result, Role, StagedKit};
 use serde_json::{json, Map, Value};
 
 use crate::config::K8sConfig;
@@ -21,7 +21,7 @@ macro_rules! template {
     };
 }
 
-const SERVER_TEMPLATES: [(&str, &str); 6] = [
+const SERVER_TEMPLATES_2_8: [(&str, &str); 6] = [
     template!("server", "_helpers.tpl"),
     template!("server", "server-deployment.yaml"),
     template!("server", "server-service.yaml"),
@@ -30,13 +30,42 @@ const SERVER_TEMPLATES: [(&str, &str); 6] = [
     template!("common", "role.yaml"),
 ];
 
-const CLIENT_TEMPLATES: [(&str, &str); 5] = [
+const CLIENT_TEMPLATES_2_8: [(&str, &str); 5] = [
     template!("client", "_helpers.tpl"),
     template!("client", "client-deployment.yaml"),
     template!("client", "service.yaml"),
     template!("common", "serviceaccount.yaml"),
     template!("common", "role.yaml"),
 ];
+
+// 2.9 changed the Deployments (staged workspace volumes; the server's nodeSelector) and
+// the Role (events, more Secret verbs); the other files are the 2.8 ones.
+const SERVER_TEMPLATES_2_9: [(&str, &str); 6] = [
+    template!("server", "_helpers.tpl"),
+    template!("2.9/server", "server-deployment.yaml"),
+    template!("server", "server-service.yaml"),
+    template!("server", "server-tcp-services.yaml"),
+    template!("common", "serviceaccount.yaml"),
+    template!("2.9/common", "role.yaml"),
+];
+
+const CLIENT_TEMPLATES_2_9: [(&str, &str); 5] = [
+    template!("client", "_helpers.tpl"),
+    template!("2.9/client", "client-deployment.yaml"),
+    template!("client", "service.yaml"),
+    template!("common", "serviceaccount.yaml"),
+    template!("2.9/common", "role.yaml"),
+];
+
+/// The chart's template files (name, text) for a role and release.
+fn templates(role: Role, release: NvflareRelease) -> &'static [(&'static str, &'static str)] {
+    match (role, release) {
+        (Role::Server, NvflareRelease::V2_8) => &SERVER_TEMPLATES_2_8,
+        (Role::Server, NvflareRelease::V2_9) => &SERVER_TEMPLATES_2_9,
+        (_, NvflareRelease::V2_8) => &CLIENT_TEMPLATES_2_8,
+        (_, NvflareRelease::V2_9) => &CLIENT_TEMPLATES_2_9,
+    }
+}
 
 /// The Service that job pods use to reach their parent: the configured server Service,
 /// or a Kubernetes-safe form of the client's name.
@@ -114,7 +143,18 @@ fn common_head(config: &K8sConfig) -> [(&'static str, Value); 5] {
     ]
 }
 
-fn values_yaml(kit: &KitInfo, config: &K8sConfig) -> Value {
+/// 2.9's `workspaceConfig`: where `nvflare deploy k8s stage` records the ConfigMap
+/// (`local/`) and Secret (`startup/`) it created; all unset until a kit is staged.
+fn workspace_config() -> Value {
+    json!({
+        "namespace": null,
+        "local": {"configMapName": null, "items": []},
+        "startup": {"secretName": null, "items": []},
+    })
+}
+
+fn values_yaml(kit: &KitInfo, config: &K8sConfig, release: NvflareRelease) -> Value {
+    let since_2_9 = release >= NvflareRelease::V2_9;
     let mut v = Map::new();
     v.insert("name".into(), kit.name.clone().into());
     match kit.role {
@@ -123,6 +163,9 @@ fn values_yaml(kit: &KitInfo, config: &K8sConfig) -> Value {
             v.insert("serviceName".into(), config.server_service_name.clone().into());
             v.insert("image".into(), image_values(config, "IfNotPresent"));
             v.extend(common_head(config).map(|(k, val)| (k.to_string(), val)));
+            if since_2_9 {
+                v.insert("workspaceConfig".into(), workspace_config());
+            }
             let fed = kit.fed_learn_port.unwrap_or(DEFAULT_FED_LEARN_PORT);
             let admin = kit.admin_port.filter(|a| *a != fed);
             v.insert("fedLearnPort".into(), fed.into());
@@ -130,6 +173,9 @@ fn values_yaml(kit: &KitInfo, config: &K8sConfig) -> Value {
             v.insert("parentPort".into(), config.parent.parent_port.into());
             v.insert("resources".into(), config.parent.resources.clone());
             v.insert("securityContext".into(), config.parent.pod_security_context.clone());
+            if since_2_9 {
+                v.insert("nodeSelector".into(), json!({}));
+            }
             v.insert("hostPortEnabled".into(), false.into());
             v.insert("tcpConfigMapEnabled".into(), false.into());
             v.insert(
@@ -142,6 +188,9 @@ fn values_yaml(kit: &KitInfo, config: &K8sConfig) -> Value {
             v.insert("serviceName".into(), stable_k8s_name(&kit.name, NAME_MAX).into());
             v.insert("image".into(), image_values(config, "Always"));
             v.extend(common_head(config).map(|(k, val)| (k.to_string(), val)));
+            if since_2_9 {
+                v.insert("workspaceConfig".into(), workspace_config());
+            }
             v.insert("port".into(), config.parent.parent_port.into());
             v.insert("service".into(), json!({"annotations": {}}));
             v.insert("securityContext".into(), config.parent.pod_security_context.clone());
@@ -156,7 +205,8 @@ fn values_yaml(kit: &KitInfo, config: &K8sConfig) -> Value {
     Value::Object(v)
 }
 
-/// Writes `helm_chart/` into the staged kit, replacing any chart the kit carried.
+/// Writes `helm_chart/` for the kit's release into the staged kit, replacing any chart
+/// the kit carried.
 pub fn write_chart(kit: &StagedKit<'_>, config: &K8sConfig) -> Result<()> {
     let chart_dir = kit.root().join(CHART_DIR);
     if chart_dir.symlink_metadata().is_ok() {
@@ -169,14 +219,10 @@ pub fn write_chart(kit: &StagedKit<'_>, config: &K8sConfig) -> Result<()> {
     )?;
     kit.write_file(
         &format!("{CHART_DIR}/values.yaml"),
-        &yaml_write::to_string(&values_yaml(&kit.info, config)),
+        &yaml_write::to_string(&values_yaml(&kit.info, config, kit.release)),
         false,
     )?;
-    let templates: &[(&str, &str)] = match kit.info.role {
-        Role::Server => &SERVER_TEMPLATES,
-        _ => &CLIENT_TEMPLATES,
-    };
-    for (name, text) in templates {
+    for (name, text) in templates(kit.info.role, kit.release) {
         kit.write_file(&format!("{CHART_DIR}/templates/{name}"), text, false)?;
     }
     Ok(())

@@ -2,10 +2,12 @@
 //! (reference spec section 2.3).
 
 use flare_deploy_core::config::{
-    allowed_keys, optional_int, optional_json_object, optional_section, optional_str, required_section, required_str,
+    allowed_keys, internal_connection_security, optional_int, optional_json_object, optional_section, optional_str,
+    required_section, required_str,
 };
 use flare_deploy_core::naming::{is_dns1035_label, is_dns1123_label, is_dns1123_subdomain};
-use flare_deploy_core::{pyrepr, Error, Result, RuntimeConfig, WORKSPACE_MOUNT_PATH};
+use flare_deploy_core::patch::comm::InternalSecurity;
+use flare_deploy_core::{pyrepr, Error, NvflareRelease, Result, RuntimeConfig, WORKSPACE_MOUNT_PATH};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -109,6 +111,10 @@ pub struct K8sParent {
     #[serde(default)]
     #[schemars(with = "Option<Vec<String>>")]
     pub image_pull_secrets: Vec<String>,
+    /// NVFlare 2.9 only: how the parent and its job pods secure their internal link,
+    /// `mtls` (default) or `clear`; written to `local/comm_config.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub internal_connection_security: Option<InternalSecurity>,
 }
 
 /// `job_launcher:` keys.
@@ -158,7 +164,7 @@ fn check_name(root: &Mapping, key: &str, valid: fn(&str) -> bool, kind: &str, hi
     Ok(Some(text.clone()))
 }
 
-fn secret_names(map: &Mapping, key: &str, label: &str) -> Result<Option<Vec<String>>> {
+fn secret_names(map: &Mapping, key: &str, label: &str, release: NvflareRelease) -> Result<Option<Vec<String>>> {
     let items = match map.get(key) {
         None | Some(serde_yaml::Value::Null) => return Ok(None),
         Some(serde_yaml::Value::Sequence(items)) => items,
@@ -175,11 +181,16 @@ fn secret_names(map: &Mapping, key: &str, label: &str) -> Result<Option<Vec<Stri
             Some(name) if name.len() <= OBJECT_NAME_MAX && is_dns1123_subdomain(name) => names.push(name.to_string()),
             // The value is not echoed: a mistyped secret name may be a secret itself.
             _ => {
+                let rule = "Use lower case alphanumeric characters, '-', or '.', start and end with an alphanumeric \
+                            character, and keep length <= 253.";
+                let hint = match release {
+                    NvflareRelease::V2_8 => rule.to_string(),
+                    NvflareRelease::V2_9 => format!("{rule} {FIX_HINT}"),
+                };
                 return Err(Error::invalid_config(
                     format!("{label} must contain valid Kubernetes object names."),
-                    "Use lower case alphanumeric characters, '-', or '.', start and end with an alphanumeric \
-                     character, and keep length <= 253.",
-                ))
+                    hint,
+                ));
             }
         }
     }
@@ -187,6 +198,8 @@ fn secret_names(map: &Mapping, key: &str, label: &str) -> Result<Option<Vec<Stri
 }
 
 pub fn validate(config: &RuntimeConfig) -> Result<K8sConfig> {
+    let release = config.release;
+    let v2_9 = release >= NvflareRelease::V2_9;
     let root = &config.root;
     allowed_keys(
         root,
@@ -195,18 +208,23 @@ pub fn validate(config: &RuntimeConfig) -> Result<K8sConfig> {
     )?;
     let parent = required_section(root, "parent")?;
     let job = optional_section(root, "job_launcher")?;
+    let security_key: &[&str] = if v2_9 { &["internal_connection_security"] } else { &[] };
     allowed_keys(
         &parent,
         &[
-            "docker_image",
-            "parent_port",
-            "workspace_pvc",
-            "workspace_mount_path",
-            "python_path",
-            "resources",
-            "pod_security_context",
-            "image_pull_secrets",
-        ],
+            &[
+                "docker_image",
+                "parent_port",
+                "workspace_pvc",
+                "workspace_mount_path",
+                "python_path",
+                "resources",
+                "pod_security_context",
+                "image_pull_secrets",
+            ][..],
+            security_key,
+        ]
+        .concat(),
         "parent",
     )?;
     allowed_keys(
@@ -221,6 +239,11 @@ pub fn validate(config: &RuntimeConfig) -> Result<K8sConfig> {
         "job_launcher",
     )?;
     let docker_image = required_str(&parent, "docker_image", "parent")?;
+    let internal_connection_security = if v2_9 {
+        Some(internal_connection_security(&parent)?)
+    } else {
+        None
+    };
     let namespace = check_name(
         root,
         "namespace",
@@ -251,7 +274,7 @@ pub fn validate(config: &RuntimeConfig) -> Result<K8sConfig> {
     let python_path = optional_str(&parent, "python_path", "parent")?;
     let resources = optional_json_object(&parent, "resources", "parent")?;
     let pod_security_context = optional_json_object(&parent, "pod_security_context", "parent")?;
-    let image_pull_secrets = secret_names(&parent, "image_pull_secrets", "parent image pull references")?;
+    let image_pull_secrets = secret_names(&parent, "image_pull_secrets", "parent image pull references", release)?;
     let config_file_path = optional_str(&job, "config_file_path", "job_launcher")?;
     let default_python_path = optional_str(&job, "default_python_path", "job_launcher")?;
     let pending_timeout = if job.contains_key("pending_timeout") {
@@ -267,7 +290,12 @@ pub fn validate(config: &RuntimeConfig) -> Result<K8sConfig> {
         None
     };
     let job_pod_security_context = optional_json_object(&job, "job_pod_security_context", "job_launcher")?;
-    let job_image_pull_secrets = secret_names(&job, "image_pull_secrets", "job launcher image pull references")?;
+    let job_image_pull_secrets = secret_names(
+        &job,
+        "image_pull_secrets",
+        "job launcher image pull references",
+        release,
+    )?;
 
     Ok(K8sConfig {
         runtime: config.runtime().to_string(),
@@ -285,6 +313,7 @@ pub fn validate(config: &RuntimeConfig) -> Result<K8sConfig> {
             },
             pod_security_context: Value::Object(pod_security_context.unwrap_or_default()),
             image_pull_secrets: image_pull_secrets.unwrap_or_default(),
+            internal_connection_security,
         },
         job_launcher: K8sJobLauncher {
             config_file_path,

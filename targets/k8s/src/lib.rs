@@ -5,6 +5,7 @@
 mod chart;
 mod config;
 mod image;
+mod staged_guard;
 
 use std::path::Path;
 
@@ -12,7 +13,7 @@ use flare_deploy_core::naming::stable_k8s_name;
 use flare_deploy_core::patch::scripts::ALWAYS_REPLACED;
 use flare_deploy_core::prepare::display_path;
 use flare_deploy_core::{
-    shell, KitInfo, LauncherClass, Outcome, Result, Role, RuntimeConfig, RuntimeTarget, StagedKit,
+    shell, KitInfo, LauncherClass, NvflareRelease, Outcome, Result, Role, RuntimeConfig, RuntimeTarget, StagedKit,
 };
 use serde_json::{Map, Value};
 
@@ -60,6 +61,10 @@ impl RuntimeTarget for K8sTarget {
         skips
     }
 
+    fn guard_replace(&self, output: &Path) -> Result<()> {
+        staged_guard::check(output)
+    }
+
     fn validate_config(&self, config: &RuntimeConfig) -> Result<K8sConfig> {
         config::validate(config)
     }
@@ -72,13 +77,25 @@ impl RuntimeTarget for K8sTarget {
             "config_file_path".into(),
             job.config_file_path.clone().map_or(Value::Null, Value::from),
         );
-        args.insert(
-            "study_data_pvc_file_path".into(),
-            format!("{mount}/local/study_data.yaml").into(),
-        );
-        args.insert("namespace".into(), config.namespace.clone().into());
-        args.insert("default_python_path".into(), job.default_python_path.clone().into());
-        args.insert("workspace_mount_path".into(), mount.clone().into());
+        let study_data_path = format!("{mount}/local/study_data.yaml");
+        match kit.release {
+            NvflareRelease::V2_8 => {
+                args.insert("study_data_pvc_file_path".into(), study_data_path.into());
+                args.insert("namespace".into(), config.namespace.clone().into());
+                args.insert("default_python_path".into(), job.default_python_path.clone().into());
+                args.insert("workspace_mount_path".into(), mount.clone().into());
+            }
+            NvflareRelease::V2_9 => {
+                args.insert("namespace".into(), config.namespace.clone().into());
+                args.insert("default_python_path".into(), job.default_python_path.clone().into());
+                args.insert("workspace_mount_path".into(), mount.clone().into());
+                // 2.9 reads study settings from study_runtime.yaml; the legacy file's
+                // path is passed only for kits that still carry one.
+                if kit.has_legacy_study_data() {
+                    args.insert("study_data_pvc_file_path".into(), study_data_path.into());
+                }
+            }
+        }
         if let Some(timeout) = job.pending_timeout {
             args.insert("pending_timeout".into(), timeout.map_or(Value::Null, Value::from));
         }
@@ -97,17 +114,23 @@ impl RuntimeTarget for K8sTarget {
 
     fn patch_comm_config(&self, kit: &mut StagedKit<'_>, config: &K8sConfig) -> Result<()> {
         let host = chart::parent_service_name(&kit.info, config);
+        // NVFlare 2.8 always used a clear link; 2.9 the configured one and no shared files.
+        let security = config.parent.internal_connection_security;
         kit.edit_comm_config(|comm| {
+            if security.is_some() {
+                comm.refuse_shared_file("Kubernetes")?;
+            }
             let resources = comm.internal_resources()?;
             resources.insert("host".into(), host.into());
             resources.insert("port".into(), config.parent.parent_port.into());
-            resources.insert("connection_security".into(), "clear".into());
+            let security = security.map_or("clear", |s| s.as_str());
+            resources.insert("connection_security".into(), security.into());
             comm.set_scheme("tcp")
         })
     }
 
     fn emit_artifacts(&self, kit: &mut StagedKit<'_>, config: &K8sConfig) -> Result<()> {
-        kit.ensure_study_data_template()?;
+        kit.ensure_study_template()?;
         kit.remove_start_scripts(&[])?;
         chart::write_chart(kit, config)
     }
