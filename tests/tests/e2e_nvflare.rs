@@ -4,9 +4,14 @@
 //! container, with the prepared kit at /var/tmp/nvflare/workspace in a private mount
 //! namespace per process. No Docker engine is needed.
 //!
-//! Needs NVFlare 2.8.1 in `FLARE_DEPLOY_TOOLS/nvflare-venv` (`.ci/install-tools.sh`) and
-//! `unshare` able to create mount namespaces (root, or unprivileged user namespaces).
-//! Without them the tests skip with a message; under `CI=true` they fail.
+//! Each release runs on its own: a project provisioned by NVFlare 2.8.1 with kits
+//! prepared for 2.8, and one provisioned by NVFlare 2.9.0 with kits prepared for 2.9
+//! (whose parent-job links use mTLS).
+//!
+//! Needs NVFlare 2.8.1 in `FLARE_DEPLOY_TOOLS/nvflare-venv` and 2.9.0 in
+//! `FLARE_DEPLOY_TOOLS/nvflare29-venv` (`.ci/install-tools.sh`) and `unshare` able to
+//! create mount namespaces (root, or unprivileged user namespaces). Without them the
+//! tests skip with a message; under `CI=true` they fail.
 
 use std::fs::File;
 use std::net::TcpListener;
@@ -17,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use flare_deploy_tests::flare_deploy;
 use flare_deploy_tests::kitgen::read_json;
-use flare_deploy_tests::stub_docker::run_script;
+use flare_deploy_tests::stub_docker::{command, run_script};
 use flare_deploy_tests::tools::require_path;
 
 const WORKSPACE: &str = "/var/tmp/nvflare/workspace";
@@ -28,12 +33,24 @@ struct Env {
     python: PathBuf,
     nvflare: PathBuf,
     unshare_prefix: Vec<String>,
+    /// The `--nvflare-version` the kits are prepared with.
+    release: &'static str,
 }
 
+/// NVFlare 2.8.1, kits prepared for 2.8.
 fn environment() -> Option<Env> {
-    let venv = flare_deploy_tests::tools::tools_dir().join("nvflare-venv/bin");
-    let python = require_path(&venv.join("python"), "NVFlare 2.8.1 virtual environment")?;
-    let nvflare = require_path(&venv.join("nvflare"), "NVFlare 2.8.1 virtual environment")?;
+    environment_for("nvflare-venv", "2.8.1", "2.8")
+}
+
+/// NVFlare 2.9.0, kits prepared for 2.9.
+fn environment_2_9() -> Option<Env> {
+    environment_for("nvflare29-venv", "2.9.0", "2.9")
+}
+
+fn environment_for(venv: &str, version: &str, release: &'static str) -> Option<Env> {
+    let nvflare = flare_deploy_tests::tools::nvflare_cli(venv, version)?;
+    let venv = flare_deploy_tests::tools::tools_dir().join(venv).join("bin");
+    let python = require_path(&venv.join("python"), &format!("NVFlare {version} virtual environment"))?;
     // Root can make mount namespaces directly; others need a user namespace too.
     let candidates: [&[&str]; 2] = [
         &["unshare", "--mount", "--propagation", "private"],
@@ -62,6 +79,7 @@ fn environment() -> Option<Env> {
         python,
         nvflare,
         unshare_prefix: prefix.iter().map(|s| s.to_string()).collect(),
+        release,
     })
 }
 
@@ -156,9 +174,17 @@ struct ContainerSpec {
 }
 
 fn container_spec(prepared: &Path) -> ContainerSpec {
-    let script = run_script(&prepared.join("startup/start_docker.sh"), &[]);
+    // The 2.9 script checks that the Docker socket is one: give it a real socket.
+    let sockets = tempfile::tempdir().expect("tmp");
+    let socket = sockets.path().join("docker.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).expect("a unix socket");
+    let socket_text = socket.to_string_lossy().into_owned();
+    let script = run_script(
+        &prepared.join("startup/start_docker.sh"),
+        &[("NVFL_DOCKER_SOCK", socket_text.as_str())],
+    );
     assert_eq!(script.status, 0, "start_docker.sh failed:\n{}", script.stdout);
-    let argv = script.run_call();
+    let argv = command(script.run_call());
     let mut host_workspace = None;
     let mut env = Vec::new();
     let mut i = 1;
@@ -269,11 +295,14 @@ fn provision(env: &Env, fed_port: u16, admin_port: u16) -> Project {
     Project { _tmp: tmp, root, prod }
 }
 
-fn prepare_docker(project: &Project, kit: &str) -> PathBuf {
+fn prepare_docker(env: &Env, project: &Project, kit: &str) -> PathBuf {
     let config = project.root.join("docker.yaml");
     std::fs::write(
         &config,
-        "runtime: docker\nparent:\n  docker_image: nvflare/nvflare:2.8.1\n",
+        format!(
+            "runtime: docker\nnvflare_version: '{}'\nparent:\n  docker_image: nvflare/nvflare:{}\n",
+            env.release, env.release
+        ),
     )
     .expect("config");
     let output = project.root.join("prepared").join(kit);
@@ -284,6 +313,8 @@ fn prepare_docker(project: &Project, kit: &str) -> PathBuf {
         config.as_os_str(),
         "--output".as_ref(),
         output.as_os_str(),
+        "--nvflare-version".as_ref(),
+        env.release.as_ref(),
     ])
     .assert_ok();
     output
@@ -330,12 +361,25 @@ finally:
 #[test]
 fn prepared_docker_kits_boot_register_and_shut_down() {
     let Some(env) = environment() else { return };
+    boot_register_and_shut_down(&env);
+}
+
+#[test]
+fn prepared_2_9_kits_boot_with_mtls_links_register_and_shut_down() {
+    let Some(env) = environment_2_9() else { return };
+    boot_register_and_shut_down(&env);
+}
+
+/// Provisions with `env`'s NVFlare, prepares every kit for its release, boots the server
+/// and both clients from the prepared kits, and shuts them down through the admin API.
+fn boot_register_and_shut_down(env: &Env) {
+    let env = env;
     let (fed_port, admin_port) = (free_port(), free_port());
     let project = provision(&env, fed_port, admin_port);
-    let server_kit = prepare_docker(&project, "localhost");
+    let server_kit = prepare_docker(&env, &project, "localhost");
     let clients: Vec<PathBuf> = ["site-1", "site-2"]
         .iter()
-        .map(|k| prepare_docker(&project, k))
+        .map(|k| prepare_docker(&env, &project, k))
         .collect();
     let logs = project.root.join("logs");
     std::fs::create_dir_all(&logs).expect("logs");
@@ -385,6 +429,17 @@ fn prepared_docker_kits_boot_register_and_shut_down() {
     }
     let status = admin_api(&env, &project, false);
     assert_eq!(status["clients"], serde_json::json!(["site-1", "site-2"]), "{status}");
+    // The parent's listener for its jobs: mTLS (`stcp`) with 2.9, clear (`tcp`) with 2.8.
+    let scheme = if env.release == "2.9" { "stcp" } else { "tcp" };
+    for (name, log) in
+        std::iter::once(("server", server.log_text())).chain(parents.iter().map(|p| (p.name.as_str(), p.log_text())))
+    {
+        let line = log
+            .lines()
+            .find(|l| l.contains("created backbone internal listener for"))
+            .unwrap_or_else(|| panic!("{name} created no internal listener:\n{}", tail(&log)));
+        assert!(line.contains(&format!("for {scheme}://")), "{name}: {line}");
+    }
     for name in ["site-1", "site-2"] {
         assert!(
             server.log_text().contains(&format!("New client {name}@")),
@@ -415,7 +470,7 @@ fn prepared_docker_kits_boot_register_and_shut_down() {
 fn a_broken_launcher_path_fails_to_boot() {
     let Some(env) = environment() else { return };
     let project = provision(&env, free_port(), free_port());
-    let server_kit = prepare_docker(&project, "localhost");
+    let server_kit = prepare_docker(&env, &project, "localhost");
     let resources_path = server_kit.join("local/resources.json.default");
     let text = std::fs::read_to_string(&resources_path).expect("resources");
     assert!(text.contains("ServerDockerJobLauncher"));
