@@ -361,19 +361,18 @@ finally:
 #[test]
 fn prepared_docker_kits_boot_register_and_shut_down() {
     let Some(env) = environment() else { return };
-    boot_register_and_shut_down(&env);
+    boot_register_and_shut_down(env);
 }
 
 #[test]
 fn prepared_2_9_kits_boot_with_mtls_links_register_and_shut_down() {
     let Some(env) = environment_2_9() else { return };
-    boot_register_and_shut_down(&env);
+    boot_register_and_shut_down(env);
 }
 
 /// Provisions with `env`'s NVFlare, prepares every kit for its release, boots the server
 /// and both clients from the prepared kits, and shuts them down through the admin API.
-fn boot_register_and_shut_down(env: &Env) {
-    let env = env;
+fn boot_register_and_shut_down(env: Env) {
     let (fed_port, admin_port) = (free_port(), free_port());
     let project = provision(&env, fed_port, admin_port);
     let server_kit = prepare_docker(&env, &project, "localhost");
