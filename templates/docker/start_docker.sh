@@ -29,6 +29,12 @@ if [ -n "$SOCK_GID" ] && [ "$SOCK_GID" != "0" ]; then
     GROUP_ADD_ARGS=(--group-add "$SOCK_GID")
 fi
 
+# Running the script again replaces the site's running parent container.
+if docker container inspect @@CONTAINER_NAME@@ > /dev/null 2>&1; then
+    printf 'Replacing the existing container %s\n' @@CONTAINER_NAME@@
+    docker rm -f @@CONTAINER_NAME@@ > /dev/null
+fi
+
 docker run --name @@CONTAINER_NAME@@ \
     --user "$(id -u):$(id -g)" \
     "${GROUP_ADD_ARGS[@]}" \

@@ -139,6 +139,12 @@ else
     GROUP_ADD_ARGS+=(--group-add "$SOCK_GID")
 fi
 
+# Running the script again replaces the site's running parent container.
+if docker "${DOCKER_CLI_ARGS[@]}" container inspect @@CONTAINER_NAME@@ > /dev/null 2>&1; then
+    printf 'Replacing the existing container %s\n' @@CONTAINER_NAME@@
+    docker "${DOCKER_CLI_ARGS[@]}" rm -f @@CONTAINER_NAME@@ > /dev/null
+fi
+
 docker "${DOCKER_CLI_ARGS[@]}" run --name @@CONTAINER_NAME@@ \
     --user "$(id -u):$(id -g)" \
     "${GROUP_ADD_ARGS[@]}" \

@@ -18,6 +18,8 @@ const STUB_DOCKER: &str = r#"#!/usr/bin/env bash
 #   info             exits DOCKER_STUB_INFO_RC (0)
 #   network inspect  exits 0 when DOCKER_STUB_NETWORK_EXISTS=1, else 1 (so the script
 #                    creates the network)
+#   container inspect  exits 0 when DOCKER_STUB_CONTAINER_EXISTS=1, else 1 (no parent
+#                    container of that name runs yet)
 #   run --entrypoint (the socket probe) prints DOCKER_STUB_PROBE_OUTPUT and exits
 #                    DOCKER_STUB_PROBE_RC (0); without DOCKER_STUB_PROBE_OUTPUT it runs the
 #                    probe's python on this machine, with the --mount source as the socket
@@ -43,6 +45,10 @@ case "${1:-} ${2:-}" in
     "info "*) exit "${DOCKER_STUB_INFO_RC:-0}" ;;
     "network inspect")
         if [ "${DOCKER_STUB_NETWORK_EXISTS:-}" = 1 ]; then exit 0; fi
+        exit 1
+        ;;
+    "container inspect")
+        if [ "${DOCKER_STUB_CONTAINER_EXISTS:-}" = 1 ]; then exit 0; fi
         exit 1
         ;;
 esac
@@ -71,7 +77,7 @@ exit 0
 "#;
 
 /// Variables the script or the stub read; cleared so the host's values never leak in.
-const CLEARED_ENV: [&str; 12] = [
+const CLEARED_ENV: [&str; 13] = [
     "NVFL_P_IMAGE",
     "NVFL_DOCKER_SOCK",
     "NVFL_DOCKER_SOCK_GID",
@@ -81,6 +87,7 @@ const CLEARED_ENV: [&str; 12] = [
     "DOCKER_STUB_CONTEXT_HOST",
     "DOCKER_STUB_INFO_RC",
     "DOCKER_STUB_NETWORK_EXISTS",
+    "DOCKER_STUB_CONTAINER_EXISTS",
     "DOCKER_STUB_PROBE_OUTPUT",
     "DOCKER_STUB_PROBE_RC",
     "CDPATH",
@@ -164,6 +171,11 @@ impl Stub {
     /// `docker network inspect` finds the network.
     pub fn network_exists(self) -> Self {
         self.env("DOCKER_STUB_NETWORK_EXISTS", "1")
+    }
+
+    /// `docker container inspect` finds a container (the site's parent already runs).
+    pub fn container_exists(self) -> Self {
+        self.env("DOCKER_STUB_CONTAINER_EXISTS", "1")
     }
 
     /// The socket probe container prints `output` and exits `code` (by default the stub

@@ -159,7 +159,7 @@ fn check_case(case: &Case) {
     );
 
     let workspace = output.canonicalize().expect("output").display().to_string();
-    assert_eq!(result.calls.len(), 4, "calls: {:?}", result.calls);
+    assert_eq!(result.calls.len(), 5, "calls: {:?}", result.calls);
     assert_eq!(result.calls[0], vec!["info".to_string()]);
     assert_eq!(
         result.calls[1],
@@ -169,8 +169,14 @@ fn check_case(case: &Case) {
         result.calls[2],
         vec!["network".to_string(), "create".into(), network.clone()]
     );
+    // No parent container of that name runs yet: nothing to replace.
+    assert_eq!(result.calls[3][..2], ["container".to_string(), "inspect".into()]);
+    assert_eq!(
+        result.calls[3][2], result.calls[4][2],
+        "the inspected name is the container's"
+    );
 
-    let run_call = &result.calls[3];
+    let run_call = &result.calls[4];
     assert_eq!(run_call[0], "run");
     assert_eq!(run_call[1], "--name");
     let container = &run_call[2];
@@ -466,6 +472,15 @@ impl Run29<'_> {
 
 /// A plain client prepared for 2.9 in `tmp`.
 fn plain_client_29(tmp: &Path) -> Prepared {
+    plain_client(tmp, "2.9")
+}
+
+/// A plain client prepared for 2.8 in `tmp`.
+fn plain_client_28(tmp: &Path) -> Prepared {
+    plain_client(tmp, "2.8")
+}
+
+fn plain_client(tmp: &Path, release: &str) -> Prepared {
     prepare_case(
         &Case {
             role: "client",
@@ -475,7 +490,7 @@ fn plain_client_29(tmp: &Path) -> Prepared {
             network: "nvflare-network",
         },
         tmp,
-        Some("2.9"),
+        Some(release),
     )
 }
 
@@ -537,13 +552,14 @@ fn check_case_29(case: &Case) {
     );
     let host = Some(sock_text.as_str());
     let network = prepared.network.as_str();
-    assert_eq!(result.calls.len(), 5, "calls: {:?}", result.calls);
+    assert_eq!(result.calls.len(), 6, "calls: {:?}", result.calls);
     assert_eq!(result.calls[0], strings(&["context", "show"]));
     assert_eq!(result.calls[1], pinned(host, &["info"]));
     assert_eq!(result.calls[2], pinned(host, &["network", "inspect", network]));
     assert_eq!(result.calls[3], pinned(host, &["network", "create", network]));
-    let run_call = &result.calls[4];
+    let run_call = &result.calls[5];
     let container = &run_call[4];
+    assert_eq!(result.calls[4], pinned(host, &["container", "inspect", container]));
     assert!(is_docker_name(container), "container name {container:?}");
     if is_docker_name(&prepared.name) {
         assert_eq!(container, &prepared.name);
@@ -840,12 +856,13 @@ fn release_2_9_remote_daemon_with_configured_socket_gid() {
         );
         // No --host: docker uses DOCKER_HOST or the context itself. No probe container.
         let calls: Vec<&Vec<String>> = result.calls.iter().filter(|c| c[0] != "context").collect();
-        assert_eq!(calls.len(), 4, "{:?}", result.calls);
+        assert_eq!(calls.len(), 5, "{:?}", result.calls);
         assert_eq!(calls[0], &strings(&["info"]));
         assert_eq!(calls[1], &strings(&["network", "inspect", "nvflare-network"]));
         assert_eq!(calls[2], &strings(&["network", "create", "nvflare-network"]));
+        assert_eq!(calls[3], &strings(&["container", "inspect", "site-1"]));
         assert_eq!(
-            calls[3],
+            calls[4],
             &Run29 {
                 prepared: &prepared,
                 role: "client",
@@ -894,7 +911,7 @@ fn release_2_9_remote_daemon_probes_the_socket_gid() {
     assert_eq!(result.status, 0, "{}{}", result.stdout, result.stderr);
     let probe = &result.calls[3];
     assert_eq!(probe[..probe.len() - 1], probe_call("/var/run/docker.sock")[..]);
-    assert_eq!(result.calls.len(), 5, "{:?}", result.calls);
+    assert_eq!(result.calls.len(), 6, "{:?}", result.calls);
     assert_eq!(group_add_of(result.run_call()), strings(&["--group-add", "998"]));
 
     // The probe fails (no socket there) or answers nonsense: refused before the parent runs.
@@ -966,7 +983,44 @@ fn release_2_9_existing_network_is_not_created() {
     assert!(!result.stdout.contains("Created Docker network"), "{}", result.stdout);
     let commands: Vec<&[String]> = result.calls.iter().map(|c| command(c)).collect();
     assert_eq!(commands[2], strings(&["network", "inspect", "nvflare-network"]));
-    assert_eq!(commands[3][..2], strings(&["run", "--name"])[..]);
+    assert_eq!(commands[3], strings(&["container", "inspect", "site-1"]));
+    assert_eq!(commands[4][..2], strings(&["run", "--name"])[..]);
+}
+
+#[test]
+fn running_the_script_again_replaces_the_running_parent_container() {
+    // Found on the real Docker Engine (docker_real.rs): a second `docker run --name`
+    // failed with a name conflict while the first parent ran.
+    let tmp = tempfile::tempdir().expect("tmp");
+    for release in ["2.8", "2.9"] {
+        let prepared = if release == "2.8" {
+            plain_client_28(tmp.path())
+        } else {
+            plain_client_29(&tmp.path().join("r29"))
+        };
+        let sock = text(&make_socket(&tmp.path().join(format!("docker-{release}.sock"))));
+        let result = Stub::new()
+            .env("NVFL_DOCKER_SOCK", &sock)
+            .container_exists()
+            .run(&prepared.script);
+        assert_eq!(result.status, 0, "{}{}", result.stdout, result.stderr);
+        assert!(
+            result.stdout.contains("Replacing the existing container site-1\n"),
+            "{release}: {}",
+            result.stdout
+        );
+        let commands: Vec<&[String]> = result.calls.iter().map(|c| command(c)).collect();
+        let inspect = commands
+            .iter()
+            .position(|c| *c == strings(&["container", "inspect", "site-1"]))
+            .expect("container inspect");
+        assert_eq!(commands[inspect + 1], strings(&["rm", "-f", "site-1"]), "{release}");
+        assert_eq!(
+            commands[inspect + 2][..3],
+            strings(&["run", "--name", "site-1"])[..],
+            "{release}"
+        );
+    }
 }
 
 #[test]

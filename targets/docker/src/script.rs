@@ -136,6 +136,12 @@ if [ -n "$SOCK_GID" ] && [ "$SOCK_GID" != "0" ]; then
     GROUP_ADD_ARGS=(--group-add "$SOCK_GID")
 fi
 
+# Running the script again replaces the site's running parent container.
+if docker container inspect site-1 > /dev/null 2>&1; then
+    printf 'Replacing the existing container %s\n' site-1
+    docker rm -f site-1 > /dev/null
+fi
+
 docker run --name site-1 \
     --user "$(id -u):$(id -g)" \
     "${GROUP_ADD_ARGS[@]}" \
@@ -190,6 +196,12 @@ if [ -n "$SOCK_GID" ] && [ "$SOCK_GID" != "0" ]; then
     GROUP_ADD_ARGS=(--group-add "$SOCK_GID")
 fi
 
+# Running the script again replaces the site's running parent container.
+if docker container inspect server1 > /dev/null 2>&1; then
+    printf 'Replacing the existing container %s\n' server1
+    docker rm -f server1 > /dev/null
+fi
+
 docker run --name server1 \
     --user "$(id -u):$(id -g)" \
     "${GROUP_ADD_ARGS[@]}" \
@@ -216,7 +228,7 @@ docker run --name server1 \
 "#;
 
     #[test]
-    fn release_2_8_scripts_are_unchanged() {
+    fn release_2_8_scripts_are_pinned() {
         let (image, network) = ("nvflare/nvflare:2.8.1", "nvflare-network");
         let client = render_parent(&kit(Role::Client, "site-1"), image, network, NvflareRelease::V2_8).expect("client");
         assert_eq!(client, CLIENT_2_8);
