@@ -1,5 +1,7 @@
 //! The command line: what the user can type, with help that explains it.
 
+use std::ffi::OsString;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub const PREPARE_EXAMPLES: [&str; 3] = [
@@ -18,7 +20,9 @@ pub const PREPARE_EXAMPLES: [&str; 3] = [
         (its `runtime:` key names the target, e.g. `docker`) and writes a prepared copy of the kit: \
         job launcher and resource manager patched for the runtime, internal communication set up, \
         and the runtime's start files. The input kit is never modified.",
-    after_help = "Run `flare-deploy targets` to list the runtimes this binary supports.",
+    after_help = "Run `flare-deploy targets` to list the runtimes this binary supports and their actions.\n\
+        A runtime's actions work on a prepared output: flare-deploy <runtime> <action> [KIT] [options]\n\
+        (e.g. `flare-deploy k8s stage ./site-1-k8s`; `flare-deploy <runtime> --help` lists them).",
     disable_help_subcommand = true
 )]
 pub struct Cli {
@@ -71,6 +75,11 @@ pub enum Command {
             FLARE_DEPLOY_PLUGIN_PATH or on PATH (see docs/plugin-protocol.md)."
     )]
     Targets(TargetsArgs),
+
+    /// `<runtime> <action> ...`: an action of a runtime target, parsed from the
+    /// target's own description (see `actions.rs`).
+    #[command(external_subcommand)]
+    Action(Vec<OsString>),
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@
 //! fn main() { std::process::exit(flare_deploy::run()) }
 //! ```
 
+mod actions;
 mod args;
 mod print;
 mod schema;
@@ -58,6 +59,9 @@ fn dispatch(argv: Vec<OsString>, format: Format) -> i32 {
         Err(err) => return usage::clap_error(err, format),
     };
     init_logging(cli.verbose);
+    // Options after a runtime's action are not clap's global ones: take the format of
+    // the whole line.
+    let argv_format = format;
     let format = match cli.format {
         OutputFormat::Txt => Format::Txt,
         OutputFormat::Json => Format::Json,
@@ -68,6 +72,7 @@ fn dispatch(argv: Vec<OsString>, format: Format) -> i32 {
     };
     match cli.command {
         None => usage::missing_subcommand(format),
+        Some(Command::Action(words)) => actions::dispatch(&registry, words, argv_format),
         Some(Command::Targets(args)) => match args.command {
             None => print::targets(&registry, format),
             Some(TargetsCommand::Show(show)) => print::target_show(&registry, &show.name, show.schema, format),
@@ -107,7 +112,7 @@ fn dispatch(argv: Vec<OsString>, format: Format) -> i32 {
     }
 }
 
-fn init_logging(verbose: bool) {
+pub(crate) fn init_logging(verbose: bool) {
     if !verbose {
         return;
     }

@@ -3,8 +3,9 @@
 use std::io::{IsTerminal, Write};
 
 use flare_deploy_core::batch::{self, BatchRequest, KitOutcome};
+use flare_deploy_core::registry::Entry;
 use flare_deploy_core::report::{self, Printed};
-use flare_deploy_core::{json, schema_doc, Error, Format, Origin, Registry};
+use flare_deploy_core::{json, schema_doc, ActionSpec, Error, Format, Origin, Registry};
 use serde_json::{json, Map, Value};
 
 pub fn emit(printed: &Printed) {
@@ -30,28 +31,31 @@ pub fn error(err: &Error, format: Format, warnings: &[String]) -> i32 {
     err.exit_code()
 }
 
+/// A target's actions for listings; a plugin that cannot describe itself has none (its
+/// summary already says why).
+fn actions_of(entry: &Entry) -> Vec<ActionSpec> {
+    entry.target.actions().unwrap_or_default()
+}
+
 pub fn targets(registry: &Registry, format: Format) -> i32 {
     let entries = registry.all();
-    let rows: Vec<(String, String, String)> = entries
-        .iter()
-        .map(|e| {
-            (
-                e.target.name().to_string(),
-                e.origin.describe(),
-                e.target.summary().to_string(),
-            )
-        })
-        .collect();
     match format {
         Format::Txt => {
+            let rows: Vec<Vec<String>> = entries
+                .iter()
+                .map(|e| {
+                    let names: Vec<String> = actions_of(e).into_iter().map(|a| a.name).collect();
+                    let actions = if names.is_empty() { "-".into() } else { names.join(", ") };
+                    vec![
+                        e.target.name().to_string(),
+                        e.origin.describe(),
+                        actions,
+                        e.target.summary().to_string(),
+                    ]
+                })
+                .collect();
             emit(&Printed {
-                stdout: table(
-                    &["NAME", "ORIGIN", "SUMMARY"],
-                    &rows
-                        .iter()
-                        .map(|(a, b, c)| vec![a.clone(), b.clone(), c.clone()])
-                        .collect::<Vec<_>>(),
-                ),
+                stdout: table(&["NAME", "ORIGIN", "ACTIONS", "SUMMARY"], &rows),
                 stderr: String::new(),
             });
             0
@@ -66,8 +70,13 @@ pub fn targets(registry: &Registry, format: Format) -> i32 {
                         Origin::Executable { path } => ("executable", json!({"path": path.to_string_lossy()})),
                     };
                     let mut item = json!({"name": e.target.name(), "origin": kind, "summary": e.target.summary()});
+                    let actions: Vec<Value> = actions_of(e)
+                        .iter()
+                        .map(|a| json!({"name": a.name, "summary": a.summary}))
+                        .collect();
                     if let (Value::Object(item), Value::Object(detail)) = (&mut item, detail) {
                         item.extend(detail);
+                        item.insert("actions".into(), Value::Array(actions));
                     }
                     item
                 })
@@ -133,6 +142,10 @@ pub fn target_show(registry: &Registry, name: &str, schema_only: bool, format: F
         return 0;
     }
     let keys = schema_doc::keys(&schema);
+    let actions = match entry.target.actions() {
+        Ok(actions) => actions,
+        Err(err) => return error(&err, format, &[]),
+    };
     match format {
         Format::Txt => {
             let mut text = format!("{name} ({}): {}\n\n", entry.origin.describe(), entry.target.summary());
@@ -153,6 +166,7 @@ pub fn target_show(registry: &Registry, name: &str, schema_only: bool, format: F
                     text.push_str(&format!("    {line}\n"));
                 }
             }
+            text.push_str(&actions_text(name, &actions));
             emit(&Printed {
                 stdout: text,
                 stderr: String::new(),
@@ -172,9 +186,32 @@ pub fn target_show(registry: &Registry, name: &str, schema_only: bool, format: F
             data.insert("origin".into(), entry.origin.describe().into());
             data.insert("summary".into(), entry.target.summary().into());
             data.insert("keys".into(), Value::Array(list));
+            data.insert(
+                "actions".into(),
+                Value::Array(actions.iter().map(ActionSpec::to_json).collect()),
+            );
             ok(&data, format, &[])
         }
     }
+}
+
+/// The actions section of `targets show`: each action with its options.
+fn actions_text(runtime: &str, actions: &[ActionSpec]) -> String {
+    if actions.is_empty() {
+        return String::new();
+    }
+    let mut text = format!("\nActions (flare-deploy {runtime} <action> [KIT] [options]):\n");
+    for action in actions {
+        text.push_str(&format!("  {}  {}\n", action.name, action.summary));
+        for option in &action.options {
+            let head = match &option.value_name {
+                Some(value) => format!("--{} <{value}>", option.name),
+                None => format!("--{}", option.name),
+            };
+            text.push_str(&format!("      {head}  {}\n", option.help));
+        }
+    }
+    text
 }
 
 /// `prepare --all`: a progress bar on a terminal, then a summary table (txt) or one

@@ -2,6 +2,8 @@
 //! for a deployment runtime. It knows kits, configs, the [`RuntimeTarget`] trait, the
 //! registry, atomic output and the result envelope; it knows no runtime.
 
+pub mod action;
+pub mod atomic;
 pub mod batch;
 pub mod config;
 pub mod error;
@@ -27,6 +29,7 @@ pub mod target;
 pub mod template;
 pub mod yaml_write;
 
+pub use action::{ActionContext, ActionOption, ActionOptions, ActionRequest, ActionSpec};
 pub use config::RuntimeConfig;
 pub use error::{Error, ErrorCode, Result};
 pub use kit::{KitInfo, Role};

@@ -133,13 +133,15 @@ pub fn prepare(request: &PrepareRequest, registry: &Registry, warnings: &mut Vec
     let (kit_info, resources) = inspect(&kit)?;
     tracing::debug!(role = kit_info.role.as_str(), name = %kit_info.name, org = %kit_info.org, "kit valid");
     output::check_output(&kit, &output)?;
+
+    let staging = Staging::create(&output)?;
+    // Under the output's lock, which an action that changes the output (`k8s stage`)
+    // holds too: what the guard sees cannot change before the swap.
     if output.is_dir() {
         for entry in registry.linked() {
             entry.target.guard_replace(&output)?;
         }
     }
-
-    let staging = Staging::create(&output)?;
     output::copy_kit(&kit, staging.path(), &target.copy_skips())?;
     tracing::debug!("kit copied to staging");
     let known_launchers = registry.launchers();

@@ -195,6 +195,36 @@ impl Receipt {
             .map_err(|e| io_error(&path, e))
     }
 
+    /// Records in the receipt at `dir` what an action changed in the output since
+    /// `before` (the tree as [`describe_tree`] saw it before the action): entries that
+    /// differ are replaced, added or removed; everything else stays as prepare wrote it,
+    /// so changes made by hand remain visible to a later check.
+    pub fn record_changes(dir: &Path, before: &[ReceiptEntry]) -> Result<()> {
+        let Some(mut receipt) = Receipt::read(dir) else {
+            return Ok(());
+        };
+        let after = describe_tree(dir)?;
+        if after == before {
+            return Ok(());
+        }
+        let find = |list: &[ReceiptEntry], path: &str| list.iter().find(|e| e.path == path).cloned();
+        let mut paths: Vec<&str> = before.iter().chain(&after).map(|e| e.path.as_str()).collect();
+        paths.sort_unstable();
+        paths.dedup();
+        for path in paths {
+            let (old, new) = (find(before, path), find(&after, path));
+            if old == new {
+                continue;
+            }
+            receipt.files.retain(|e| e.path != path);
+            receipt.files.extend(new);
+        }
+        receipt.files.sort_by(|a, b| a.path.cmp(&b.path));
+        let path = dir.join(RECEIPT_FILE);
+        let text = crate::json::to_file_string(&receipt)?;
+        crate::atomic::replace_file(&path, text.as_bytes(), 0o600).map_err(|e| io_error(&path, e))
+    }
+
     /// The receipt of the output at `dir`, if it holds one: a regular file that parses
     /// as a receipt of a known format.
     pub fn read(dir: &Path) -> Option<Receipt> {

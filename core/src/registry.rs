@@ -159,6 +159,21 @@ impl Registry {
         Some(entry)
     }
 
+    /// The target an action command names: a linked target by name or alias, then an
+    /// executable plugin by name.
+    pub fn find_command(&self, word: &str) -> Option<Entry> {
+        let by_alias = || {
+            self.linked
+                .iter()
+                .find(|e| e.target.aliases().iter().any(|a| a == word))
+                .cloned()
+        };
+        match self.linked.iter().find(|e| e.target.name() == word) {
+            Some(entry) => Some(entry.clone()),
+            None => by_alias().or_else(|| self.find(word)),
+        }
+    }
+
     /// Every launcher a linked target installs: a kit prepared for one runtime may be
     /// prepared again for another.
     pub fn launchers(&self) -> Vec<LauncherClass> {

@@ -3,6 +3,7 @@
 use std::any::Any;
 use std::path::Path;
 
+use crate::action::{self, ActionContext, ActionSpec};
 use crate::config::RuntimeConfig;
 use crate::error::{Error, Result};
 use crate::kit::KitInfo;
@@ -68,6 +69,24 @@ pub trait RuntimeTarget: Send + Sync + 'static {
 
     /// The result fields printed after success, in order. `output` is the final path.
     fn describe(&self, kit: &KitInfo, config: &Self::Config, output: &Path) -> Outcome;
+
+    /// Other words that name this runtime in action commands (`flare-deploy k8 stage`);
+    /// configs use the name only.
+    fn aliases(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The verbs this target adds, run on a prepared output as
+    /// `flare-deploy <runtime> <action> [KIT] [options]`.
+    fn actions(&self) -> Vec<ActionSpec> {
+        Vec::new()
+    }
+
+    /// Runs the action `context.spec` (one of [`actions`](Self::actions)) on the
+    /// prepared output `context.kit`; the result fields are printed like prepare's.
+    fn run_action(&self, context: &mut ActionContext<'_>) -> Result<Outcome> {
+        Err(action::undeclared(self.name(), &context.spec.name))
+    }
 }
 
 /// Object-safe form of [`RuntimeTarget`] that the registry stores; implemented for every
@@ -90,6 +109,18 @@ pub trait DynTarget: Send + Sync {
     /// See [`RuntimeTarget::guard_replace`].
     fn guard_replace(&self, _output: &Path) -> Result<()> {
         Ok(())
+    }
+    /// See [`RuntimeTarget::aliases`].
+    fn aliases(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// See [`RuntimeTarget::actions`]; a plugin's answer may fail.
+    fn actions(&self) -> Result<Vec<ActionSpec>> {
+        Ok(Vec::new())
+    }
+    /// See [`RuntimeTarget::run_action`].
+    fn run_action(&self, context: &mut ActionContext<'_>) -> Result<Outcome> {
+        Err(action::undeclared(self.name(), &context.spec.name))
     }
     fn validate_config(&self, config: &RuntimeConfig) -> Result<Box<dyn Any + Send + Sync>>;
     fn prepare_staged(&self, kit: &mut StagedKit<'_>, config: &(dyn Any + Send + Sync)) -> Result<()>;
@@ -125,6 +156,15 @@ impl<T: RuntimeTarget> DynTarget for T {
     }
     fn guard_replace(&self, output: &Path) -> Result<()> {
         RuntimeTarget::guard_replace(self, output)
+    }
+    fn aliases(&self) -> Vec<String> {
+        RuntimeTarget::aliases(self).iter().map(|s| s.to_string()).collect()
+    }
+    fn actions(&self) -> Result<Vec<ActionSpec>> {
+        Ok(RuntimeTarget::actions(self))
+    }
+    fn run_action(&self, context: &mut ActionContext<'_>) -> Result<Outcome> {
+        RuntimeTarget::run_action(self, context)
     }
     fn validate_config(&self, config: &RuntimeConfig) -> Result<Box<dyn Any + Send + Sync>> {
         Ok(Box::new(RuntimeTarget::validate_config(self, config)?))

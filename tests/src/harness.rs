@@ -153,6 +153,24 @@ fn subcommand(args: &[std::ffi::OsString]) -> Option<&std::ffi::OsString> {
     None
 }
 
+/// `prepare <kit> --config <config> --output <out> --nvflare-version <release>`.
+pub fn prepare_for_release(kit: &Path, config: &Path, out: &Path, release: &str) -> Run {
+    run_exact(
+        None,
+        [
+            OsStr::new("prepare"),
+            kit.as_os_str(),
+            OsStr::new("--config"),
+            config.as_os_str(),
+            OsStr::new("--output"),
+            out.as_os_str(),
+            OsStr::new("--nvflare-version"),
+            OsStr::new(release),
+        ],
+        &[],
+    )
+}
+
 /// Runs `flare-deploy` with exactly `args` (no release added).
 pub fn run_exact<I, S>(cwd: Option<&Path>, args: I, env: &[(&str, &str)]) -> Run
 where

@@ -6,6 +6,7 @@ pub mod harness;
 pub mod kitgen;
 pub mod snapshot;
 pub mod stub_docker;
+pub mod stub_kubectl;
 pub mod tools;
 
 pub use harness::{flare_deploy, Run};

@@ -219,7 +219,7 @@ fn the_compose_binary_lists_compose_as_a_linked_crate_with_the_builtins() {
             .lines()
             .next()
             .map(|h| h.split_whitespace().collect::<Vec<_>>()),
-        Some(vec!["NAME", "ORIGIN", "SUMMARY"])
+        Some(vec!["NAME", "ORIGIN", "ACTIONS", "SUMMARY"])
     );
     let line = |name: &str| {
         run.stdout
@@ -246,7 +246,8 @@ fn the_compose_binary_lists_compose_as_a_linked_crate_with_the_builtins() {
     assert_eq!(names, ["compose", "docker", "k8s"], "sorted by name");
     assert_eq!(
         listed[0],
-        json!({"name": "compose", "origin": "crate", "summary": COMPOSE_SUMMARY, "crate": "flare-deploy-compose"})
+        json!({"name": "compose", "origin": "crate", "summary": COMPOSE_SUMMARY, "crate": "flare-deploy-compose",
+               "actions": []})
     );
     assert_eq!(listed[1]["origin"], "built-in");
     assert_eq!(listed[1]["crate"], "flare-deploy-docker");

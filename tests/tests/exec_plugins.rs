@@ -203,7 +203,7 @@ def write(path, text):
 
 def result_for(method, params):
     if method == "handshake":
-        return {"protocol_version": 2 if MODE == "bad_version" else 1,
+        return {"protocol_version": 99 if MODE == "bad_version" else 1,
                 "name": "someone-else" if MODE == "bad_name" else NAME}
     if method == "describe":
         answer = {"name": NAME, "summary": "a test plugin (" + MODE + ")",
@@ -722,7 +722,9 @@ fn the_engine_speaks_the_documented_protocol() {
     let (run, transcript, validated, plugin) = recorded_prepare(&setup);
     // Two conversations (docs/plugin-protocol.md): handshake + validate, then
     // handshake + prepare, each in its own process.
-    let handshake = json!({"protocol_versions": [1], "engine": format!("flare-deploy {}", env!("CARGO_PKG_VERSION"))});
+    // The engine offers every version it speaks (2 adds actions); this plugin picks 1.
+    let handshake =
+        json!({"protocol_versions": [1, 2], "engine": format!("flare-deploy {}", env!("CARGO_PKG_VERSION"))});
     let config = json!({"runtime": "recorder", "parent": {"image": "example/image:1"}});
     let first = validated["requests"].as_array().expect("validate requests");
     let first_methods: Vec<&str> = first.iter().filter_map(|r| r["method"].as_str()).collect();
@@ -854,7 +856,12 @@ fn plugin_that_cannot_be_started() {
 #[test]
 fn wrong_protocol_version_in_handshake() {
     let run = check_failure("bad_version", "", "PLUGIN_PROTOCOL_ERROR", "Plugin {plugin}");
-    assert!(run.stderr.contains("protocol version 2"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("speaks protocol version 99; this flare-deploy speaks versions 1 and 2"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

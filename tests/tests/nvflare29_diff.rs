@@ -491,10 +491,17 @@ fn a_staged_kubernetes_output_is_not_replaced() {
             ],
         );
         assert_eq!((ours.code, theirs.code), (4, 4), "{label}");
+        let (code, message, hint) = error_of(&ours, &pair.our_out, &kit);
+        let (their_code, their_message, their_hint) = error_of(&theirs, &pair.their_out, &kit);
+        assert_eq!((&code, &message), (&their_code, &their_message), "{label}");
+        // T5: the hint names our own unstage.
         assert_eq!(
-            error_of(&ours, &pair.our_out, &kit),
-            error_of(&theirs, &pair.their_out, &kit),
-            "{label}"
+            their_hint,
+            "After Helm uninstall, run nvflare deploy k8 unstage <out> before replacing this output."
+        );
+        assert_eq!(
+            hint,
+            "After Helm uninstall, run flare-deploy k8s unstage <out> before replacing this output."
         );
         assert_eq!(ours.json()["error_code"], "OUTPUT_STAGED");
         assert!(

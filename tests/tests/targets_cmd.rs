@@ -1,5 +1,5 @@
-//! `flare-deploy targets` and `targets show`: the listing (txt table and JSON envelope),
-//! executable plugins found on the plugin path, the documented keys of the built-in
+//! `flare-deploy targets` and `targets show`: the listing (txt table and JSON envelope,
+//! with each target's actions), executable plugins found on the plugin path, the documented keys of the built-in
 //! targets, the committed JSON Schemas in docs/schemas (the drift test), and a binary
 //! that links two targets of one name (docs/plugin-protocol.md).
 
@@ -14,6 +14,7 @@ const DOCKER_SUMMARY: &str =
     "Docker: startup/start_docker.sh runs the parent container; jobs run as sibling containers";
 const K8S_SUMMARY: &str = "Kubernetes: a Helm chart runs the parent Deployment; jobs run as pods";
 const PODMAN_SUMMARY: &str = "Podman: startup/start_podman.sh runs the parent container";
+const HEADER: [&str; 4] = ["NAME", "ORIGIN", "ACTIONS", "SUMMARY"];
 
 fn compose_bin() -> PathBuf {
     workspace_binary("flare-deploy-compose", "flare-deploy-compose")
@@ -49,23 +50,23 @@ fn targets(args: &[&str], env: &[(&str, &str)]) -> Run {
 fn table_rows(stdout: &str) -> Vec<Vec<String>> {
     let mut lines = stdout.lines();
     let header = lines.next().expect("table header");
-    let starts: Vec<usize> = ["NAME", "ORIGIN", "SUMMARY"]
+    let starts: Vec<usize> = HEADER
         .iter()
         .map(|h| header.find(h).unwrap_or_else(|| panic!("header {header:?} lacks {h}")))
         .collect();
     assert_eq!(starts[0], 0, "NAME is the first column: {header:?}");
     assert!(
-        starts[0] < starts[1] && starts[1] < starts[2],
+        starts.windows(2).all(|w| w[0] < w[1]),
         "header columns out of order: {header:?}"
     );
     assert_eq!(
         header.split_whitespace().collect::<Vec<_>>(),
-        ["NAME", "ORIGIN", "SUMMARY"],
+        HEADER,
         "header: {header:?}"
     );
     lines
         .map(|line| {
-            assert!(line.len() > starts[2], "row shorter than the table: {line:?}\n{stdout}");
+            assert!(line.len() > starts[3], "row shorter than the table: {line:?}\n{stdout}");
             let cell = |from: usize, to: usize| line[from..to].trim_end().to_string();
             // Every column but the last is padded: the cell before a column start ends
             // in at least two spaces (or is the padding itself).
@@ -82,14 +83,27 @@ fn table_rows(stdout: &str) -> Vec<Vec<String>> {
             vec![
                 cell(starts[0], starts[1]),
                 cell(starts[1], starts[2]),
-                line[starts[2]..].to_string(),
+                cell(starts[2], starts[3]),
+                line[starts[3]..].to_string(),
             ]
         })
         .collect()
 }
 
-fn row(name: &str, origin: &str, summary: &str) -> Vec<String> {
-    vec![name.to_string(), origin.to_string(), summary.to_string()]
+fn row(name: &str, origin: &str, actions: &str, summary: &str) -> Vec<String> {
+    vec![
+        name.to_string(),
+        origin.to_string(),
+        actions.to_string(),
+        summary.to_string(),
+    ]
+}
+
+fn k8s_actions() -> Value {
+    json!([
+        {"name": "stage", "summary": "stage local/startup as Kubernetes ConfigMap/Secret"},
+        {"name": "unstage", "summary": "delete staged Kubernetes ConfigMap/Secret resources"},
+    ])
 }
 
 // ---------------------------------------------------------------------------------------
@@ -105,8 +119,8 @@ fn targets_txt_lists_the_builtin_targets_sorted_by_name() {
     assert_eq!(
         table_rows(&run.stdout),
         vec![
-            row("docker", "built-in", DOCKER_SUMMARY),
-            row("k8s", "built-in", K8S_SUMMARY),
+            row("docker", "built-in", "-", DOCKER_SUMMARY),
+            row("k8s", "built-in", "stage, unstage", K8S_SUMMARY),
         ],
         "{}",
         run.stdout
@@ -126,8 +140,10 @@ fn targets_json_is_an_envelope_with_name_origin_summary_and_crate() {
             "status": "ok",
             "exit_code": 0,
             "data": {"targets": [
-                {"name": "docker", "origin": "built-in", "summary": DOCKER_SUMMARY, "crate": "flare-deploy-docker"},
-                {"name": "k8s", "origin": "built-in", "summary": K8S_SUMMARY, "crate": "flare-deploy-k8s"},
+                {"name": "docker", "origin": "built-in", "summary": DOCKER_SUMMARY, "crate": "flare-deploy-docker",
+                 "actions": []},
+                {"name": "k8s", "origin": "built-in", "summary": K8S_SUMMARY, "crate": "flare-deploy-k8s",
+                 "actions": k8s_actions()},
             ]}
         })
     );
@@ -145,9 +161,14 @@ fn targets_lists_an_executable_plugin_from_the_plugin_path() {
     assert_eq!(
         table_rows(&run.stdout),
         vec![
-            row("docker", "built-in", DOCKER_SUMMARY),
-            row("k8s", "built-in", K8S_SUMMARY),
-            row("podman", &format!("executable {}", plugin.display()), PODMAN_SUMMARY),
+            row("docker", "built-in", "-", DOCKER_SUMMARY),
+            row("k8s", "built-in", "stage, unstage", K8S_SUMMARY),
+            row(
+                "podman",
+                &format!("executable {}", plugin.display()),
+                "systemd-unit",
+                PODMAN_SUMMARY
+            ),
         ],
         "{}",
         run.stdout
@@ -159,9 +180,12 @@ fn targets_lists_an_executable_plugin_from_the_plugin_path() {
     assert_eq!(
         listed,
         json!([
-            {"name": "docker", "origin": "built-in", "summary": DOCKER_SUMMARY, "crate": "flare-deploy-docker"},
-            {"name": "k8s", "origin": "built-in", "summary": K8S_SUMMARY, "crate": "flare-deploy-k8s"},
-            {"name": "podman", "origin": "executable", "summary": PODMAN_SUMMARY, "path": plugin.to_str()},
+            {"name": "docker", "origin": "built-in", "summary": DOCKER_SUMMARY, "crate": "flare-deploy-docker",
+                 "actions": []},
+            {"name": "k8s", "origin": "built-in", "summary": K8S_SUMMARY, "crate": "flare-deploy-k8s",
+                 "actions": k8s_actions()},
+            {"name": "podman", "origin": "executable", "summary": PODMAN_SUMMARY, "path": plugin.to_str(),
+             "actions": [{"name": "systemd-unit", "summary": "write a systemd unit that runs startup/start_podman.sh"}]},
         ])
     );
 
@@ -285,6 +309,36 @@ fn targets_show_k8s_lists_its_keys_with_types_and_defaults() {
         "the port range is shown: {}",
         run.stdout
     );
+    // Its actions follow the keys, each with its options.
+    let actions = run
+        .stdout
+        .split("\nActions (flare-deploy k8s <action> [KIT] [options]):\n")
+        .nth(1);
+    let actions = actions.unwrap_or_else(|| panic!("no actions section:\n{}", run.stdout));
+    let heads: Vec<&str> = actions.lines().filter(|l| !l.starts_with("    ")).collect();
+    assert_eq!(
+        heads,
+        [
+            "  stage  stage local/startup as Kubernetes ConfigMap/Secret",
+            "  unstage  delete staged Kubernetes ConfigMap/Secret resources"
+        ]
+    );
+    assert!(actions.contains("\n      --manifests <DIR>  Write the ConfigMap and Secret manifests"));
+    let run = targets(&["targets", "show", "k8s", "--format", "json"], &none.env());
+    let listed = run.json()["data"]["actions"].clone();
+    assert_eq!(listed[0]["name"], "stage");
+    assert_eq!(listed[0]["writes_kit"], true);
+    let options: Vec<&str> = listed[0]["options"]
+        .as_array()
+        .expect("options")
+        .iter()
+        .filter_map(|o| o["name"].as_str())
+        .collect();
+    assert_eq!(
+        options,
+        ["namespace", "local-configmap", "startup-secret", "kubectl", "manifests"]
+    );
+    assert_eq!(listed[1]["name"], "unstage");
 }
 
 #[test]

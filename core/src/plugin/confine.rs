@@ -181,6 +181,9 @@ fn path_candidates(line: &str) -> Vec<String> {
             .filter(|w| w.starts_with('/'))
             .map(|w| w.trim_end_matches([':', ',', ';']).to_string()),
     );
+    // Absolute paths first: a quoted word such as the method name in `exited without
+    // answering 'action'` is a path only when nothing better is on the line.
+    found.sort_by_key(|p| !p.starts_with('/'));
     found
 }
 

@@ -3,6 +3,7 @@
 //! versioned JSON protocol over stdin/stdout (see `docs/plugin-protocol.md`). The engine
 //! does everything else exactly as for linked targets.
 
+mod actions;
 mod confine;
 mod edits;
 mod session;
@@ -12,7 +13,12 @@ mod watch;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-pub use session::{Session, PROTOCOL_VERSION};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, ErrorCode, Result};
+
+pub use confine::fully_confined;
+pub use session::{Session, PROTOCOL_VERSION, PROTOCOL_VERSIONS};
 pub use target::ExecutableTarget;
 
 /// File name prefix of plugin executables.
@@ -85,4 +91,17 @@ pub fn request_timeout() -> std::time::Duration {
         .filter(|s| s.is_finite() && *s > 0.0)
         .unwrap_or(60.0);
     std::time::Duration::from_secs_f64(seconds)
+}
+
+/// The `result` object of a `prepare` or `action` answer (absent or null: no fields).
+pub(crate) fn result_fields(plugin: &Path, method: &str, answer: &Value) -> Result<Map<String, Value>> {
+    match answer.get("result") {
+        Some(Value::Object(map)) => Ok(map.clone()),
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(_) => Err(Error::new(
+            ErrorCode::PluginProtocol,
+            format!("Plugin {}: '{method}' result must be an object", plugin.display()),
+            "See docs/plugin-protocol.md.",
+        )),
+    }
 }

@@ -13,8 +13,13 @@ use serde_json::{json, Value};
 use super::confine::{refused_path, Enforcement, Sandbox};
 use crate::error::{Error, ErrorCode, Result};
 
-/// The protocol version this engine speaks.
-pub const PROTOCOL_VERSION: u64 = 1;
+/// The newest protocol version this engine speaks: version 2 is version 1 plus actions
+/// (`describe` may list them; the `action` request runs one).
+pub const PROTOCOL_VERSION: u64 = 2;
+/// Every version this engine speaks, offered in the handshake; the plugin picks one.
+pub const PROTOCOL_VERSIONS: [u64; 2] = [1, 2];
+/// The version of the handshake request itself, which every plugin understands.
+const HANDSHAKE_VERSION: u64 = 1;
 const STDERR_KEEP: usize = 4096;
 
 pub struct Session {
@@ -26,6 +31,8 @@ pub struct Session {
     stderr: Arc<Mutex<String>>,
     timeout: Duration,
     next_id: u64,
+    /// The version the plugin chose in the handshake.
+    version: u64,
     /// Where the plugin may write; dropped (its temporary directory removed) last.
     sandbox: Sandbox,
     cwd: PathBuf,
@@ -113,6 +120,7 @@ impl Session {
             stderr,
             timeout,
             next_id: 0,
+            version: HANDSHAKE_VERSION,
             sandbox,
             cwd: match cwd {
                 Some(dir) => dir.to_path_buf(),
@@ -121,16 +129,19 @@ impl Session {
         };
         let answer = session.call(
             "handshake",
-            json!({"protocol_versions": [PROTOCOL_VERSION], "engine": concat!("flare-deploy ", env!("CARGO_PKG_VERSION"))}),
+            json!({"protocol_versions": PROTOCOL_VERSIONS, "engine": concat!("flare-deploy ", env!("CARGO_PKG_VERSION"))}),
         )?;
         let version = answer.get("protocol_version").and_then(Value::as_u64);
-        if version != Some(PROTOCOL_VERSION) {
-            return Err(session.protocol_error(format!(
-                "speaks protocol version {}; this flare-deploy speaks version {PROTOCOL_VERSION}",
-                answer
-                    .get("protocol_version")
-                    .map_or("(none)".to_string(), Value::to_string)
-            )));
+        match version {
+            Some(v) if PROTOCOL_VERSIONS.contains(&v) => session.version = v,
+            _ => {
+                return Err(session.protocol_error(format!(
+                    "speaks protocol version {}; this flare-deploy speaks versions 1 and {PROTOCOL_VERSION}",
+                    answer
+                        .get("protocol_version")
+                        .map_or("(none)".to_string(), Value::to_string)
+                )))
+            }
         }
         let name = answer.get("name").and_then(Value::as_str).unwrap_or_default();
         if name != expected_name {
@@ -141,7 +152,12 @@ impl Session {
         Ok(session)
     }
 
-    fn protocol_error(&self, what: impl std::fmt::Display) -> Error {
+    /// The protocol version agreed in the handshake.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    pub fn protocol_error(&self, what: impl std::fmt::Display) -> Error {
         plugin_error(
             ErrorCode::PluginProtocol,
             &self.path,
@@ -231,7 +247,7 @@ impl Session {
     fn exchange(&mut self, method: &str, params: Value) -> Result<Value> {
         self.next_id += 1;
         let id = self.next_id;
-        let request = json!({"protocol": PROTOCOL_VERSION, "id": id, "method": method, "params": params});
+        let request = json!({"protocol": self.version, "id": id, "method": method, "params": params});
         let mut line = serde_json::to_string(&request).map_err(Error::internal)?;
         line.push('\n');
         let written = self
@@ -263,6 +279,7 @@ impl Session {
         if let Some(error) = value.get("error") {
             let text = |k: &str| error.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
             let code = match text("code").as_str() {
+                "INVALID_ARGS" => ErrorCode::InvalidArgs,
                 "INVALID_CONFIG" => ErrorCode::InvalidConfig,
                 "INVALID_KIT" => ErrorCode::InvalidKit,
                 "UNSUPPORTED_KIT" => ErrorCode::UnsupportedKit,

@@ -4,11 +4,13 @@ use std::any::Any;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
+use super::actions;
 use super::confine::{self, Enforcement, Sandbox};
 use super::session::Session;
 use super::watch::{Findings, Guard};
+use crate::action::{ActionContext, ActionSpec};
 use crate::config::{yaml_to_json, RuntimeConfig};
 use crate::error::{Error, ErrorCode, Result};
 use crate::kit::KitInfo;
@@ -21,6 +23,8 @@ use crate::target::{DynTarget, LauncherClass};
 struct Description {
     summary: String,
     schema: Result<Value>,
+    /// The actions of a plugin speaking protocol version 2 (none for version 1).
+    actions: Result<Vec<ActionSpec>>,
     /// `nvflare_releases` of the answer; all when the plugin does not say.
     releases: Vec<NvflareRelease>,
 }
@@ -57,11 +61,13 @@ impl ExecutableTarget {
         self.description.get_or_init(|| {
             let described = self.start(None, &[]).and_then(|mut session| {
                 let answer = session.call("describe", json!({}))?;
+                let version = session.version();
                 session.finish()?;
-                Ok(answer)
+                Ok((answer, version))
             });
             match described {
-                Ok(answer) => Description {
+                Ok((answer, version)) => Description {
+                    actions: actions::parse_specs(&self.path, version, &answer),
                     summary: answer
                         .get("summary")
                         .and_then(Value::as_str)
@@ -80,6 +86,7 @@ impl ExecutableTarget {
                     },
                 },
                 Err(err) => Description {
+                    actions: Err(err.clone()),
                     summary: format!("(unavailable: {})", err.message),
                     schema: Err(err),
                     releases: NvflareRelease::ALL.to_vec(),
@@ -168,6 +175,24 @@ impl DynTarget for ExecutableTarget {
         self.description().releases.clone()
     }
 
+    fn actions(&self) -> Result<Vec<ActionSpec>> {
+        self.description().actions.clone()
+    }
+
+    /// A conversation of its own, in the prepared output: an action that writes the kit
+    /// may write below it (and `$TMPDIR`), any other action nowhere.
+    fn run_action(&self, context: &mut ActionContext<'_>) -> Result<Outcome> {
+        let kit = context.kit.to_path_buf();
+        let writable = match context.spec.writes_kit {
+            true => vec![kit.clone()],
+            false => Vec::new(),
+        };
+        let mut session = self.start(Some(&kit), &writable)?;
+        let outcome = actions::call(&mut session, &self.path, context)?;
+        session.finish()?;
+        Ok(outcome)
+    }
+
     fn validate_config(&self, config: &RuntimeConfig) -> Result<Box<dyn Any + Send + Sync>> {
         let config_json = yaml_to_json(&serde_yaml::Value::Mapping(config.root.clone()), "config")?;
         let mut session = self.start(None, &[])?;
@@ -243,17 +268,7 @@ impl DynTarget for ExecutableTarget {
         // The plugin may have rewritten resources.json.default itself.
         kit.reload_resources()?;
         super::edits::apply(kit, answer.get("edits").unwrap_or(&Value::Null))?;
-        let fields = match answer.get("result") {
-            Some(Value::Object(map)) => map.clone(),
-            None | Some(Value::Null) => Map::new(),
-            Some(_) => {
-                return Err(Error::new(
-                    ErrorCode::PluginProtocol,
-                    format!("Plugin {}: 'prepare' result must be an object", self.path.display()),
-                    "See docs/plugin-protocol.md.",
-                ))
-            }
-        };
+        let fields = super::result_fields(&self.path, "prepare", &answer)?;
         if let Ok(mut slot) = run.outcome.lock() {
             *slot = Some(Outcome { fields });
         }

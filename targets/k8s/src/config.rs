@@ -21,8 +21,14 @@ pub const DEFAULT_WORKSPACE_PVC: &str = "nvflws";
 pub const DEFAULT_PYTHON_PATH: &str = "/usr/local/bin/python3";
 
 const FIX_HINT: &str = "Fix the runtime config.";
-const NAME_MAX: usize = 63;
-const OBJECT_NAME_MAX: usize = 253;
+/// How a namespace is spelled (the reference's hint).
+pub(crate) const NAMESPACE_RULE: &str = "Use lower case alphanumeric characters or '-', start and end with an \
+                                         alphanumeric character, and keep length <= 63.";
+/// How a Secret, ConfigMap or other object name is spelled (the reference's hint).
+pub(crate) const OBJECT_NAME_RULE: &str = "Use lower case alphanumeric characters, '-', or '.', start and end with \
+                                           an alphanumeric character, and keep length <= 253.";
+pub(crate) const NAME_MAX: usize = 63;
+pub(crate) const OBJECT_NAME_MAX: usize = 253;
 
 fn default_namespace() -> String {
     DEFAULT_NAMESPACE.into()
@@ -181,11 +187,9 @@ fn secret_names(map: &Mapping, key: &str, label: &str, release: NvflareRelease) 
             Some(name) if name.len() <= OBJECT_NAME_MAX && is_dns1123_subdomain(name) => names.push(name.to_string()),
             // The value is not echoed: a mistyped secret name may be a secret itself.
             _ => {
-                let rule = "Use lower case alphanumeric characters, '-', or '.', start and end with an alphanumeric \
-                            character, and keep length <= 253.";
                 let hint = match release {
-                    NvflareRelease::V2_8 => rule.to_string(),
-                    NvflareRelease::V2_9 => format!("{rule} {FIX_HINT}"),
+                    NvflareRelease::V2_8 => OBJECT_NAME_RULE.to_string(),
+                    NvflareRelease::V2_9 => format!("{OBJECT_NAME_RULE} {FIX_HINT}"),
                 };
                 return Err(Error::invalid_config(
                     format!("{label} must contain valid Kubernetes object names."),
@@ -249,8 +253,7 @@ pub fn validate(config: &RuntimeConfig) -> Result<K8sConfig> {
         "namespace",
         is_dns1123_label,
         "namespace (DNS-1123 label)",
-        "Use lower case alphanumeric characters or '-', start and end with an alphanumeric character, and keep \
-         length <= 63.",
+        NAMESPACE_RULE,
     )?;
     let server_service_name = check_name(
         root,

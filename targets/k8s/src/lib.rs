@@ -2,10 +2,17 @@
 //! generated Helm chart and launches each job as a pod (NVFlare's Kubernetes job
 //! launcher), with the prepared kit on a PersistentVolumeClaim.
 
+mod actions;
+mod bundle;
 mod chart;
 mod config;
 mod image;
+mod kubectl;
+mod manifests;
+mod stage;
 mod staged_guard;
+mod unstage;
+mod values;
 
 use std::path::Path;
 
@@ -13,7 +20,8 @@ use flare_deploy_core::naming::stable_k8s_name;
 use flare_deploy_core::patch::scripts::ALWAYS_REPLACED;
 use flare_deploy_core::prepare::display_path;
 use flare_deploy_core::{
-    shell, KitInfo, LauncherClass, NvflareRelease, Outcome, Result, Role, RuntimeConfig, RuntimeTarget, StagedKit,
+    action, shell, ActionContext, ActionSpec, KitInfo, LauncherClass, NvflareRelease, Outcome, Result, Role,
+    RuntimeConfig, RuntimeTarget, StagedKit,
 };
 use serde_json::{Map, Value};
 
@@ -133,6 +141,23 @@ impl RuntimeTarget for K8sTarget {
         kit.ensure_study_template()?;
         kit.remove_start_scripts(&[])?;
         chart::write_chart(kit, config)
+    }
+
+    /// The reference's `nvflare deploy k8 ...` spelling.
+    fn aliases(&self) -> &'static [&'static str] {
+        &["k8"]
+    }
+
+    fn actions(&self) -> Vec<ActionSpec> {
+        vec![actions::stage_spec(), actions::unstage_spec()]
+    }
+
+    fn run_action(&self, context: &mut ActionContext<'_>) -> Result<Outcome> {
+        match context.spec.name.as_str() {
+            actions::STAGE => stage::run(context),
+            actions::UNSTAGE => unstage::run(context),
+            other => Err(action::undeclared("k8s", other)),
+        }
     }
 
     fn describe(&self, kit: &KitInfo, config: &K8sConfig, output: &Path) -> Outcome {
