@@ -65,7 +65,7 @@ if [ ! -s "$TOOLS/compose-spec.json" ]; then
 fi
 "$TOOLS/venv/bin/python" -c "import jsonschema" && echo "compose schema: $TOOLS/compose-spec.json"
 
-# shellcheck lints the generated start scripts (Debian package; needs root or sudo).
+# The linter for the generated start scripts: shellcheck (Debian package; needs root or sudo).
 if ! command -v shellcheck >/dev/null 2>&1; then
     echo "installing shellcheck"
     if [ "$(id -u)" = 0 ]; then
@@ -76,3 +76,18 @@ if ! command -v shellcheck >/dev/null 2>&1; then
 fi
 ln -sf "$(command -v shellcheck)" "$TOOLS/bin/shellcheck"
 shellcheck --version | sed -n 2p
+
+# Docker Engine (docker.io: dockerd, containerd, runc, docker-proxy) and debootstrap for the
+# real Docker end-to-end test: scripts/docker-test/dockerd.sh runs a private daemon and
+# build-images.sh builds the NVFlare images (docs/testing.md). Installed only; nothing is started.
+for pkg in docker.io debootstrap; do
+    if ! dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+        echo "installing $pkg"
+        if [ "$(id -u)" = 0 ]; then
+            apt-get install -y -q "$pkg" >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q "$pkg" >/dev/null; }
+        else
+            sudo apt-get install -y -q "$pkg" >/dev/null
+        fi
+    fi
+done
+echo "$(dockerd --version 2>/dev/null || /usr/sbin/dockerd --version), debootstrap $(dpkg-query -W -f '${Version}' debootstrap)"
