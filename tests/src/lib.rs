@@ -4,6 +4,7 @@
 pub mod fsutil;
 pub mod harness;
 pub mod kitgen;
+pub mod provision;
 pub mod snapshot;
 pub mod stub_docker;
 pub mod stub_kubectl;

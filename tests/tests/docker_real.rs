@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use flare_deploy_tests::fsutil::{os, read, repo, write_file};
 use flare_deploy_tests::harness::run_exact;
+use flare_deploy_tests::provision::{provision, ProjectSpec};
 use flare_deploy_tests::tools;
 use serde_json::{json, Value};
 
@@ -171,34 +172,21 @@ impl<'e> Federation<'e> {
         let nvflare = tools::nvflare_cli(venv, version)?;
         let root = root.join(format!("nvflare-{version}"));
         std::fs::create_dir_all(&root).expect("mkdir");
-        write_file(
-            &root.join("project.yml"),
-            "api_version: 3\nname: fd_docker\ndescription: flare-deploy on a real Docker Engine\nparticipants:\n\
-             - name: server1\n  type: server\n  org: nvidia\n  fed_learn_port: 8002\n  admin_port: 8003\n\
-             - name: site-1\n  type: client\n  org: nvidia\n\
-             - name: site-2\n  type: client\n  org: hospital\n\
-             - name: admin@nvidia.com\n  type: admin\n  org: nvidia\n  role: project_admin\n\
-             builders:\n\
-             - path: nvflare.lighter.impl.workspace.WorkspaceBuilder\n\
-             - path: nvflare.lighter.impl.static_file.StaticFileBuilder\n  args:\n    config_folder: config\n\
-             - path: nvflare.lighter.impl.cert.CertBuilder\n\
-             - path: nvflare.lighter.impl.signature.SignatureBuilder\n",
-        );
-        let out = Command::new(&nvflare)
-            .args(["provision", "-p", "project.yml", "-w", "ws"])
-            .current_dir(&root)
-            .output()
-            .expect("nvflare provision");
-        assert!(
-            out.status.success(),
-            "provision: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let prod = provision(
+            &nvflare,
+            &root,
+            &ProjectSpec {
+                name: "fd_docker",
+                server: "server1",
+                fed_learn_port: 8002,
+                admin_port: Some(8003),
+            },
         );
         let network = format!("fdtest-{}-{}", release.replace('.', ""), std::process::id());
         Some(Federation {
             engine,
             release,
-            prod: root.join("ws/fd_docker/prod_00"),
+            prod,
             root,
             image: format!("flare-deploy-test/nvflare:{version}"),
             network,

@@ -267,31 +267,16 @@ struct Project {
 fn provision(env: &Env, fed_port: u16, admin_port: u16) -> Project {
     let tmp = tempfile::tempdir().expect("tmp");
     let root = tmp.path().to_path_buf();
-    let project_yml = format!(
-        "api_version: 3\nname: e2e_project\ndescription: flare-deploy end-to-end test\nparticipants:\n\
-         - name: localhost\n  type: server\n  org: nvidia\n  fed_learn_port: {fed_port}\n  admin_port: {admin_port}\n\
-         - name: site-1\n  type: client\n  org: nvidia\n\
-         - name: site-2\n  type: client\n  org: hospital\n\
-         - name: admin@nvidia.com\n  type: admin\n  org: nvidia\n  role: project_admin\n\
-         builders:\n\
-         - path: nvflare.lighter.impl.workspace.WorkspaceBuilder\n\
-         - path: nvflare.lighter.impl.static_file.StaticFileBuilder\n  args:\n    config_folder: config\n\
-         - path: nvflare.lighter.impl.cert.CertBuilder\n\
-         - path: nvflare.lighter.impl.signature.SignatureBuilder\n"
+    let prod = flare_deploy_tests::provision::provision(
+        &env.nvflare,
+        &root,
+        &flare_deploy_tests::provision::ProjectSpec {
+            name: "e2e_project",
+            server: "localhost",
+            fed_learn_port: fed_port,
+            admin_port: Some(admin_port),
+        },
     );
-    std::fs::write(root.join("project.yml"), project_yml).expect("project.yml");
-    let out = Command::new(&env.nvflare)
-        .args(["provision", "-p", "project.yml", "-w", "ws", "--force"])
-        .current_dir(&root)
-        .output()
-        .expect("nvflare provision");
-    assert!(
-        out.status.success(),
-        "provision failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let prod = root.join("ws/e2e_project/prod_00");
-    assert!(prod.join("localhost/startup/fed_server.json").is_file());
     Project { _tmp: tmp, root, prod }
 }
 

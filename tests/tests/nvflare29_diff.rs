@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 
 use flare_deploy_tests::fsutil::{os, read, write_file};
 use flare_deploy_tests::harness::run_exact;
+use flare_deploy_tests::provision::{provision, ProjectSpec};
 use flare_deploy_tests::tools;
 use flare_deploy_tests::Run;
 use serde_json::Value;
@@ -26,33 +27,6 @@ struct Oracle {
     _tmp: tempfile::TempDir,
 }
 
-const PROJECT_YML: &str = "api_version: 3
-name: diff29
-description: flare-deploy differential tests
-participants:
-  - name: server1
-    type: server
-    org: nvidia
-    fed_learn_port: 8002
-  - name: site-1
-    type: client
-    org: nvidia
-  - name: site-2
-    type: client
-    org: nvidia
-  - name: admin@nvidia.com
-    type: admin
-    org: nvidia
-    role: project_admin
-builders:
-  - path: nvflare.lighter.impl.workspace.WorkspaceBuilder
-  - path: nvflare.lighter.impl.static_file.StaticFileBuilder
-    args:
-      config_folder: config
-  - path: nvflare.lighter.impl.cert.CertBuilder
-  - path: nvflare.lighter.impl.signature.SignatureBuilder
-";
-
 fn oracle() -> Option<&'static Oracle> {
     static ORACLE: OnceLock<Option<Oracle>> = OnceLock::new();
     ORACLE
@@ -60,21 +34,19 @@ fn oracle() -> Option<&'static Oracle> {
             let nvflare = tools::nvflare_2_9()?;
             let tmp = tempfile::tempdir().expect("tmp");
             let root = tmp.path().canonicalize().expect("canonical");
-            write_file(&root.join("project.yml"), PROJECT_YML);
-            let out = Command::new(&nvflare)
-                .args(["provision", "-p", "project.yml", "-w", "ws"])
-                .current_dir(&root)
-                .output()
-                .expect("run nvflare provision");
-            assert!(
-                out.status.success(),
-                "nvflare 2.9.0 provision failed:\n{}\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
+            let prod = provision(
+                &nvflare,
+                &root,
+                &ProjectSpec {
+                    name: "diff29",
+                    server: "server1",
+                    fed_learn_port: 8002,
+                    admin_port: None,
+                },
             );
             Some(Oracle {
                 nvflare,
-                prod: root.join("ws/diff29/prod_00"),
+                prod,
                 _tmp: tmp,
             })
         })
