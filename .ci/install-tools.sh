@@ -91,3 +91,20 @@ for pkg in docker.io debootstrap; do
     fi
 done
 echo "$(dockerd --version 2>/dev/null || /usr/sbin/dockerd --version), debootstrap $(dpkg-query -W -f '${Version}' debootstrap)"
+
+# A one-node Slurm cluster for the Slurm end-to-end test (tests/tests/slurm_real.rs):
+# scripts/slurm-test/cluster.sh runs munged, MariaDB, slurmdbd, slurmctld and slurmd with a
+# private config (SLURM_CONF). Installed only; nothing is started (the packages' own services
+# are not started in a container without systemd, and cluster.sh never uses them).
+slurm_missing=()
+for pkg in slurm-wlm slurmdbd munge mariadb-server; do
+    dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || slurm_missing+=("$pkg")
+done
+if [ "${#slurm_missing[@]}" -gt 0 ]; then
+    echo "installing ${slurm_missing[*]}"
+    as_root=()
+    [ "$(id -u)" = 0 ] || as_root=(sudo)
+    "${as_root[@]}" apt-get install -y -q "${slurm_missing[@]}" >/dev/null ||
+        { "${as_root[@]}" apt-get update -q >/dev/null && "${as_root[@]}" apt-get install -y -q "${slurm_missing[@]}" >/dev/null; }
+fi
+echo "slurm $(dpkg-query -W -f '${Version}' slurm-wlm), munge $(dpkg-query -W -f '${Version}' munge), mariadb $(dpkg-query -W -f '${Version}' mariadb-server)"

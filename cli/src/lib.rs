@@ -20,12 +20,13 @@ use flare_deploy_core::{Error, Format, PrepareRequest, Registry};
 // Built-in targets: a crate nothing names is not linked, and its registration with it.
 use flare_deploy_docker as _;
 use flare_deploy_k8s as _;
+use flare_deploy_slurm as _;
 
 use args::{Cli, Command, OutputFormat, TargetsCommand};
 
 /// Crates of the targets that ship with flare-deploy; other linked crates are listed
 /// with their crate name.
-pub const BUILTIN_TARGET_CRATES: [&str; 2] = ["flare-deploy-docker", "flare-deploy-k8s"];
+pub const BUILTIN_TARGET_CRATES: [&str; 3] = ["flare-deploy-docker", "flare-deploy-k8s", "flare-deploy-slurm"];
 
 /// Runs the command line with the process arguments and returns the exit code.
 pub fn run() -> i32 {

@@ -237,13 +237,14 @@ fn the_compose_binary_lists_compose_as_a_linked_crate_with_the_builtins() {
     assert!(compose_line.ends_with(COMPOSE_SUMMARY), "{compose_line:?}");
     assert!(line("docker")[origin_at..].starts_with("built-in  "));
     assert!(line("k8s")[origin_at..].starts_with("built-in  "));
-    assert_eq!(run.stdout.lines().count(), 4, "header and three rows:\n{}", run.stdout);
+    assert!(line("slurm")[origin_at..].starts_with("built-in  "));
+    assert_eq!(run.stdout.lines().count(), 5, "header and four rows:\n{}", run.stdout);
 
     let run = compose(&["targets".as_ref(), "--format".as_ref(), "json".as_ref()]);
     run.assert_ok();
     let listed: Vec<Value> = run.json()["data"]["targets"].as_array().expect("targets").clone();
     let names: Vec<&str> = listed.iter().filter_map(|t| t["name"].as_str()).collect();
-    assert_eq!(names, ["compose", "docker", "k8s"], "sorted by name");
+    assert_eq!(names, ["compose", "docker", "k8s", "slurm"], "sorted by name");
     assert_eq!(
         listed[0],
         json!({"name": "compose", "origin": "crate", "summary": COMPOSE_SUMMARY, "crate": "flare-deploy-compose",

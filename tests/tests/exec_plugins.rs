@@ -577,7 +577,7 @@ fn an_unknown_runtime_is_invalid_config_listing_the_known_runtimes() {
     let run = setup.prepare(&config, &bare, &[]);
     run.assert_txt_error(
         "INVALID_CONFIG",
-        "Config must contain runtime: docker or runtime: k8s.",
+        "Config must contain runtime: docker, runtime: k8s, or runtime: slurm.",
         "Set a supported runtime.",
     );
     assert_failed_cleanly(&setup, Some(&before), &empty.join("none"), &[]);

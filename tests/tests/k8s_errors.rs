@@ -650,7 +650,7 @@ fn unknown_runtime() {
         assert_rejected(
             &fx.kit,
             &format!("runtime: {runtime}\nparent:\n  docker_image: img\n"),
-            "Config must contain runtime: docker or runtime: k8s.",
+            "Config must contain runtime: docker, runtime: k8s, or runtime: slurm.",
             "Set a supported runtime.",
         );
     }

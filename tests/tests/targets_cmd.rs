@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 const DOCKER_SUMMARY: &str =
     "Docker: startup/start_docker.sh runs the parent container; jobs run as sibling containers";
 const K8S_SUMMARY: &str = "Kubernetes: a Helm chart runs the parent Deployment; jobs run as pods";
+const SLURM_SUMMARY: &str = "Slurm (NVFlare 2.9 or later): startup/start_slurm.sh or an sbatch of startup/parent.slurm runs the parent; jobs run as Slurm jobs";
 const PODMAN_SUMMARY: &str = "Podman: startup/start_podman.sh runs the parent container";
 const HEADER: [&str; 4] = ["NAME", "ORIGIN", "ACTIONS", "SUMMARY"];
 
@@ -121,6 +122,7 @@ fn targets_txt_lists_the_builtin_targets_sorted_by_name() {
         vec![
             row("docker", "built-in", "-", DOCKER_SUMMARY),
             row("k8s", "built-in", "stage, unstage", K8S_SUMMARY),
+            row("slurm", "built-in", "-", SLURM_SUMMARY),
         ],
         "{}",
         run.stdout
@@ -144,6 +146,8 @@ fn targets_json_is_an_envelope_with_name_origin_summary_and_crate() {
                  "actions": []},
                 {"name": "k8s", "origin": "built-in", "summary": K8S_SUMMARY, "crate": "flare-deploy-k8s",
                  "actions": k8s_actions()},
+                {"name": "slurm", "origin": "built-in", "summary": SLURM_SUMMARY, "crate": "flare-deploy-slurm",
+                 "actions": []},
             ]}
         })
     );
@@ -169,6 +173,7 @@ fn targets_lists_an_executable_plugin_from_the_plugin_path() {
                 "systemd-unit",
                 PODMAN_SUMMARY
             ),
+            row("slurm", "built-in", "-", SLURM_SUMMARY),
         ],
         "{}",
         run.stdout
@@ -186,6 +191,8 @@ fn targets_lists_an_executable_plugin_from_the_plugin_path() {
                  "actions": k8s_actions()},
             {"name": "podman", "origin": "executable", "summary": PODMAN_SUMMARY, "path": plugin.to_str(),
              "actions": [{"name": "systemd-unit", "summary": "write a systemd unit that runs startup/start_podman.sh"}]},
+            {"name": "slurm", "origin": "built-in", "summary": SLURM_SUMMARY, "crate": "flare-deploy-slurm",
+                 "actions": []},
         ])
     );
 
@@ -347,7 +354,11 @@ fn targets_show_of_an_unknown_target_is_invalid_args() {
     let run = targets(&["targets", "show", "nosuch"], &none.env());
     run.assert_error_code("INVALID_ARGS", "Unknown runtime target: nosuch");
     assert_eq!(run.stdout, "");
-    assert!(run.stderr.contains("Known targets: docker, k8s."), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Known targets: docker, k8s, slurm."),
+        "{}",
+        run.stderr
+    );
 
     let run = targets(&["targets", "show", "nosuch", "--format", "json"], &none.env());
     assert_eq!(run.code, 4);
@@ -428,6 +439,12 @@ fn committed_docker_schema_matches_the_code() {
 fn committed_k8s_schema_matches_the_code() {
     let none = NoPlugins::new();
     assert_schema_matches_committed(flare_deploy_tests::harness::binary(), &none.env(), "k8s");
+}
+
+#[test]
+fn committed_slurm_schema_matches_the_code() {
+    let none = NoPlugins::new();
+    assert_schema_matches_committed(flare_deploy_tests::harness::binary(), &none.env(), "slurm");
 }
 
 #[test]
