@@ -88,6 +88,11 @@ fn run_nvflare(oracle: &Oracle, args: &[&std::ffi::OsStr]) -> Run {
 fn prepare_both(oracle: &Oracle, kit: &Path, config: &Path, dir: &Path, label: &str) -> Pair {
     let our_out = dir.join(format!("ours-{label}"));
     let their_out = dir.join(format!("theirs-{label}"));
+    prepare_both_at(oracle, kit, config, our_out, their_out)
+}
+
+/// Both tools' prepare of `kit` into the given outputs (JSON format).
+fn prepare_both_at(oracle: &Oracle, kit: &Path, config: &Path, our_out: PathBuf, their_out: PathBuf) -> Pair {
     let ours = run_exact(
         None,
         os(&[
@@ -432,36 +437,8 @@ fn a_staged_kubernetes_output_is_not_replaced() {
         std::fs::write(&values, text).expect("write values");
     }
     for (label, config) in [("docker", &docker), ("k8s", &k8s)] {
-        let ours = run_exact(
-            None,
-            os(&[
-                &"prepare",
-                &kit,
-                &"--config",
-                config,
-                &"--output",
-                &pair.our_out,
-                &"--format",
-                &"json",
-                &"--nvflare-version",
-                &"2.9",
-            ]),
-            &[],
-        );
-        let theirs = run_nvflare(
-            oracle,
-            &[
-                "deploy".as_ref(),
-                "prepare".as_ref(),
-                kit.as_os_str(),
-                "--config".as_ref(),
-                config.as_os_str(),
-                "--output".as_ref(),
-                pair.their_out.as_os_str(),
-                "--format".as_ref(),
-                "json".as_ref(),
-            ],
-        );
+        let again = prepare_both_at(oracle, &kit, config, pair.our_out.clone(), pair.their_out.clone());
+        let (ours, theirs) = (again.ours, again.theirs);
         assert_eq!((ours.code, theirs.code), (4, 4), "{label}");
         let (code, message, hint) = error_of(&ours, &pair.our_out, &kit);
         let (their_code, their_message, their_hint) = error_of(&theirs, &pair.their_out, &kit);
