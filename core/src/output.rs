@@ -45,7 +45,7 @@ pub fn check_output(kit: &Path, output: &Path) -> Result<()> {
             format!("Output path exists and is not a directory: {}", output.display()),
             "Choose a directory path.",
         )),
-        Ok(_) if output.starts_with(&prepared) || is_empty_dir(output) || Receipt::read(output).is_some() => Ok(()),
+        Ok(_) if output.starts_with(&prepared) || is_empty_dir(output) || Receipt::is_in(output) => Ok(()),
         Ok(_) => Err(not_ours(output)),
     }
 }

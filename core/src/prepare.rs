@@ -149,9 +149,15 @@ pub fn prepare(request: &PrepareRequest, registry: &Registry, warnings: &mut Vec
         kit_dir: staging.path().to_path_buf(),
         ..kit_info.clone()
     };
-    let mut staged = StagedKit::new(staged_info, kit.clone(), output.clone(), &known_launchers, warnings)
-        .with_resources(resources)
-        .for_release(release);
+    let mut staged = StagedKit::new(
+        staged_info,
+        kit.clone(),
+        output.clone(),
+        &known_launchers,
+        warnings,
+        release,
+    )
+    .with_resources(resources);
     target.prepare_staged(&mut staged, target_config.as_ref())?;
     staged.flush()?;
     // Last, so that it describes the finished tree; it is what marks the output as ours.

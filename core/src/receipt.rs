@@ -237,6 +237,27 @@ impl Receipt {
         let receipt: Receipt = serde_json::from_str(&text).ok()?;
         receipt.format.starts_with(FORMAT_PREFIX).then_some(receipt)
     }
+
+    /// Whether `dir` holds a receipt of a known format: what marks a directory as
+    /// flare-deploy's output. Reads only the `format` key (a receipt lists every file of
+    /// its output, and deciding whether to replace it needs none of them).
+    pub fn is_in(dir: &Path) -> bool {
+        #[derive(Deserialize)]
+        struct Head {
+            format: String,
+        }
+        let path = dir.join(RECEIPT_FILE);
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            return false;
+        };
+        if !meta.is_file() || meta.len() > MAX_RECEIPT_BYTES {
+            return false;
+        }
+        fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| serde_json::from_str::<Head>(&text).ok())
+            .is_some_and(|head| head.format.starts_with(FORMAT_PREFIX))
+    }
 }
 
 #[cfg(test)]
@@ -256,8 +277,16 @@ mod tests {
     fn only_a_receipt_of_a_known_format_counts() {
         let dir = tempfile::tempdir().expect("tmp");
         assert!(Receipt::read(dir.path()).is_none());
+        assert!(!Receipt::is_in(dir.path()));
         fs::write(dir.path().join(RECEIPT_FILE), "{\"format\": \"other/1\"}").expect("write");
         assert!(Receipt::read(dir.path()).is_none());
+        assert!(!Receipt::is_in(dir.path()));
+        fs::write(
+            dir.path().join(RECEIPT_FILE),
+            "{\"format\": \"flare-deploy-receipt/1\"}",
+        )
+        .expect("write");
+        assert!(Receipt::is_in(dir.path()));
         fs::remove_file(dir.path().join(RECEIPT_FILE)).expect("rm");
         fs::create_dir(dir.path().join(RECEIPT_FILE)).expect("mkdir");
         assert!(Receipt::read(dir.path()).is_none());

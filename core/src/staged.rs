@@ -33,6 +33,7 @@ impl<'a> StagedKit<'a> {
         final_output: PathBuf,
         known_launchers: &'a [LauncherClass],
         warnings: &'a mut Vec<String>,
+        release: NvflareRelease,
     ) -> Self {
         StagedKit {
             info,
@@ -42,14 +43,8 @@ impl<'a> StagedKit<'a> {
             final_output,
             known_launchers,
             warnings,
-            release: NvflareRelease::DEFAULT,
+            release,
         }
-    }
-
-    /// Prepares for `release` (default: the current release).
-    pub fn for_release(mut self, release: NvflareRelease) -> Self {
-        self.release = release;
-        self
     }
 
     /// Starts from an already parsed `resources.json.default` (the input kit's, which the
