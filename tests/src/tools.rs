@@ -1,7 +1,7 @@
 //! External tools some tests need (helm, kubernetes-validate). `.ci/install-tools.sh`
 //! installs them into `FLARE_DEPLOY_TOOLS` (default `~/.cache/flare-deploy-tools`).
-//! Without them a test skips with a message on a developer machine; under `CI=true` a
-//! missing tool fails the test.
+//! Without them a test skips that part with a recorded message on a developer machine
+//! (listed at the end of `scripts/test.sh`); under `CI=true` a missing tool fails the test.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,13 +18,58 @@ fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-/// Reports a missing prerequisite: a skip message outside CI, a panic under `CI=true`.
+/// Reports a missing prerequisite: a recorded skip outside CI, a panic under `CI=true`.
 pub fn missing(what: &str) {
-    let message = format!("{what} is missing; run .ci/install-tools.sh to install the test tools");
+    unavailable(&format!(
+        "{what} is missing; run .ci/install-tools.sh to install the test tools"
+    ));
+}
+
+/// Reports a prerequisite this machine lacks that CI must have (root, a namespace):
+/// a recorded skip outside CI, a panic under `CI=true`.
+pub fn unavailable(message: &str) {
     if in_ci() {
-        panic!("{message} (CI=true: a missing tool fails the run)");
+        panic!("{message} (CI=true: a missing prerequisite fails the run)");
     }
-    eprintln!("SKIPPED: {message}");
+    skipped(message);
+}
+
+/// Records that part of the running test did not run, and why. The line goes straight
+/// to the terminal (libtest hides `eprintln!` of passing tests) and into
+/// `target/test-skips/`, which `scripts/test.sh` (the README's test command) lists at the
+/// end of the run. Use it for what no install can give (a kernel feature); a missing
+/// tool goes through [`missing`], which fails under `CI=true`.
+pub fn skipped(reason: &str) {
+    use std::io::Write;
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    let suite = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .map(|stem| match stem.rsplit_once('-') {
+            Some((name, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => name.to_string(),
+            _ => stem,
+        })
+        .unwrap_or_else(|| "?".to_string());
+    let line = format!("{suite}::{test}: {}", reason.replace('\n', " "));
+    // Not `eprintln!`: the test harness captures that for passing tests.
+    let _ = writeln!(std::io::stderr(), "SKIPPED {line}");
+    if let Some(dir) = skips_dir() {
+        let _ = std::fs::create_dir_all(&dir);
+        let file = dir.join(format!("{suite}.{}", std::process::id()));
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(file) {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
+/// `target/test-skips`, next to the test executables (`target/<profile>/deps/<test>`).
+fn skips_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("FLARE_DEPLOY_SKIPS_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let exe = std::env::current_exe().ok()?;
+    let target = exe.parent()?.parent()?.parent()?;
+    Some(target.join("test-skips"))
 }
 
 /// `path` if it exists, else reports `what` as missing.
@@ -58,7 +103,7 @@ pub fn require(name: &str) -> Option<PathBuf> {
         if in_ci() {
             panic!("{message} (CI=true: a missing tool fails the run)");
         }
-        eprintln!("SKIPPED: {message}");
+        skipped(&message);
     }
     found
 }

@@ -383,10 +383,10 @@ fn chgrp(path: &Path, gid: u32) -> bool {
     match std::os::unix::fs::lchown(path, None, Some(gid)) {
         Ok(()) => true,
         Err(e) => {
-            eprintln!(
-                "SKIPPED: cannot give {} the group {gid} ({e}); run as root",
+            flare_deploy_tests::tools::unavailable(&format!(
+                "cannot give {} the group {gid} ({e}); run as root",
                 path.display()
-            );
+            ));
             false
         }
     }
@@ -1108,7 +1108,7 @@ fn mount_namespace_available() -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        eprintln!("SKIPPED: unshare -m is not permitted here (needs root or CAP_SYS_ADMIN)");
+        flare_deploy_tests::tools::unavailable("unshare -m is not permitted here (needs root or CAP_SYS_ADMIN)");
     }
     ok
 }

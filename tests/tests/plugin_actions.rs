@@ -276,7 +276,7 @@ fn only_an_action_that_writes_the_kit_may_write_and_only_there() {
 fn landlock_available() -> bool {
     let available = flare_deploy_core::plugin::fully_confined();
     if !available {
-        eprintln!("SKIPPED: this kernel cannot confine plugins (Landlock)");
+        flare_deploy_tests::tools::skipped("this kernel cannot confine plugins (Landlock)");
     }
     available
 }
