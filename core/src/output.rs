@@ -258,22 +258,21 @@ fn create_dirs_recording(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// Atomically exchanges two paths (Linux `renameat2(RENAME_EXCHANGE)`); elsewhere, or
-/// where the filesystem refuses, falls back to two renames.
+/// where the kernel or filesystem does not support the exchange, falls back to two
+/// renames (docs/deviations.md O3).
 fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        match rename_exchange(a, b) {
-            Ok(()) => return Ok(()),
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::ENOTSUP)
-                ) =>
-            {
-                tracing::debug!(error = %e, "RENAME_EXCHANGE unsupported; falling back to two renames");
-            }
-            Err(e) => return Err(e),
+    exchange_with(a, b, rename_exchange)
+}
+
+/// [`exchange`] with the atomic attempt passed in, so that the fallback can be tested on
+/// a kernel that does support the exchange.
+fn exchange_with(a: &Path, b: &Path, attempt: impl FnOnce(&Path, &Path) -> std::io::Result<()>) -> std::io::Result<()> {
+    match attempt(a, b) {
+        Ok(()) => return Ok(()),
+        Err(e) if exchange_unsupported(&e) => {
+            tracing::debug!(error = %e, "RENAME_EXCHANGE unsupported; falling back to two renames");
         }
+        Err(e) => return Err(e),
     }
     let parked = hidden_sibling(b, &format!("previous-{}", std::process::id()));
     fs::rename(b, &parked)?;
@@ -284,30 +283,28 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     fs::rename(&parked, a)
 }
 
+/// The errors with which a kernel or filesystem says it has no `RENAME_EXCHANGE`.
+fn exchange_unsupported(err: &std::io::Error) -> bool {
+    let unsupported = [
+        rustix::io::Errno::INVAL,
+        rustix::io::Errno::NOSYS,
+        rustix::io::Errno::NOTSUP,
+    ];
+    err.raw_os_error()
+        .is_some_and(|code| unsupported.contains(&rustix::io::Errno::from_raw_os_error(code)))
+}
+
 #[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
 fn rename_exchange(a: &Path, b: &Path) -> std::io::Result<()> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let a = CString::new(a.as_os_str().as_bytes())?;
-    let b = CString::new(b.as_os_str().as_bytes())?;
-    // SAFETY: both pointers are valid NUL-terminated strings that outlive the call;
-    // renameat2 does not retain them.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_renameat2,
-            libc::AT_FDCWD,
-            a.as_ptr(),
-            libc::AT_FDCWD,
-            b.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(std::io::Error::from)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn rename_exchange(_a: &Path, _b: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::from_raw_os_error(
+        rustix::io::Errno::NOSYS.raw_os_error(),
+    ))
 }
 
 /// Copies the kit into `dest` (which exists), preserving modes and timestamps.
@@ -434,4 +431,82 @@ fn copy_times(meta: &fs::Metadata, to: &Path) -> Result<()> {
         Err(e) => return Err(io_error(to, e)),
     };
     file.set_times(times).map_err(|e| io_error(to, e))
+}
+
+/// The swap's fallback (docs/deviations.md O3). The kernels and filesystems here support
+/// `RENAME_EXCHANGE`, so "unsupported" is simulated by passing an attempt that fails
+/// with the kernel's answer; the renames that follow are the real ones.
+#[cfg(test)]
+mod exchange_tests {
+    use super::*;
+
+    /// Two directories, `new` (one file `new`) and `old` (one file `old`), in `root`.
+    fn two_dirs(root: &Path) -> (PathBuf, PathBuf) {
+        let (new, old) = (root.join("new"), root.join("old"));
+        for (dir, file) in [(&new, "new"), (&old, "old")] {
+            fs::create_dir(dir).expect("mkdir");
+            fs::write(dir.join(file), file).expect("write");
+        }
+        (new, old)
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn os_error(errno: rustix::io::Errno) -> std::io::Error {
+        std::io::Error::from_raw_os_error(errno.raw_os_error())
+    }
+
+    #[test]
+    fn unsupported_exchange_falls_back_to_two_renames() {
+        for errno in [
+            rustix::io::Errno::INVAL,
+            rustix::io::Errno::NOSYS,
+            rustix::io::Errno::NOTSUP,
+        ] {
+            let root = tempfile::tempdir().expect("tmp");
+            let (new, old) = two_dirs(root.path());
+            exchange_with(&new, &old, |_, _| Err(os_error(errno))).expect("fallback");
+            assert_eq!(names(&old), ["new"], "{errno:?}: the new tree is in place");
+            assert_eq!(
+                names(&new),
+                ["old"],
+                "{errno:?}: the previous tree is where the new one was"
+            );
+            assert_eq!(names(root.path()), ["new", "old"], "{errno:?}: no parked copy left");
+        }
+    }
+
+    #[test]
+    fn any_other_exchange_error_is_reported_and_changes_nothing() {
+        let root = tempfile::tempdir().expect("tmp");
+        let (new, old) = two_dirs(root.path());
+        let err = exchange_with(&new, &old, |_, _| Err(os_error(rustix::io::Errno::ACCESS))).expect_err("refused");
+        assert_eq!(err.raw_os_error(), Some(rustix::io::Errno::ACCESS.raw_os_error()));
+        assert_eq!(names(&old), ["old"]);
+        assert_eq!(names(&new), ["new"]);
+    }
+
+    #[test]
+    fn only_the_kernels_unsupported_answers_count_as_unsupported() {
+        assert!(exchange_unsupported(&os_error(rustix::io::Errno::NOSYS)));
+        assert!(!exchange_unsupported(&os_error(rustix::io::Errno::PERM)));
+        assert!(!exchange_unsupported(&os_error(rustix::io::Errno::NOENT)));
+        assert!(!exchange_unsupported(&std::io::Error::other("not an OS error")));
+    }
+
+    #[test]
+    fn the_real_exchange_swaps_both_trees() {
+        let root = tempfile::tempdir().expect("tmp");
+        let (new, old) = two_dirs(root.path());
+        exchange(&new, &old).expect("exchange");
+        assert_eq!(names(&old), ["new"]);
+        assert_eq!(names(&new), ["old"]);
+    }
 }

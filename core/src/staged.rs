@@ -117,6 +117,22 @@ impl<'a> StagedKit<'a> {
         done
     }
 
+    /// Like [`install_launcher_path`](Self::install_launcher_path), with the choice of
+    /// keeping the kit's resource manager (a plugin's `keep_resource_manager`).
+    pub fn install_launcher_with(
+        &mut self,
+        launcher: patch::resources::Launcher<'_>,
+        manager: patch::resources::ResourceManager,
+    ) -> Result<()> {
+        let known = self.known_launchers;
+        let mut warnings = std::mem::take(self.warnings);
+        let done = self.resources_mut().and_then(|resources| {
+            patch::resources::replace_launcher_with(resources, known, launcher, manager, &mut warnings)
+        });
+        self.warnings.extend(warnings);
+        done
+    }
+
     /// Points server job and snapshot storage into the mounted workspace.
     pub fn relocate_server_storage(&mut self, workspace: &str) -> Result<()> {
         let mut warnings = std::mem::take(self.warnings);

@@ -159,52 +159,86 @@ for e in errors:
 sys.exit(1 if errors else 0)
 "##;
 
-/// Validates `doc` against the Compose specification schema. `None` when the tools are
-/// missing (outside CI); otherwise the validator's exit code and output.
-fn compose_spec_check(doc: &Value) -> Option<(i32, String)> {
-    let dir = tools::tools_dir();
-    let python = tools::require_path(&dir.join("venv/bin/python"), "tools venv python")?;
-    let schema = tools::require_path(&dir.join("compose-spec.json"), "Compose spec schema")?;
-    let tmp = tempfile::tempdir().expect("tmp");
-    let doc_file = tmp.path().join("compose.json");
-    std::fs::write(&doc_file, serde_json::to_string(doc).expect("json")).expect("write doc");
-    let out = std::process::Command::new(python)
-        .args(["-c", VALIDATE_PY])
-        .arg(schema)
-        .arg(&doc_file)
-        .output()
-        .expect("run the schema validator");
-    Some((
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    ))
+/// The Compose specification check: the tools venv's Python `jsonschema` and the
+/// specification's schema, both installed by `.ci/install-tools.sh`.
+struct ComposeSpec {
+    python: PathBuf,
+    schema: PathBuf,
 }
 
-fn assert_valid_compose(doc: &Value) {
-    if let Some((code, output)) = compose_spec_check(doc) {
-        assert_eq!(
-            code, 0,
-            "compose.yaml is not valid under the Compose specification:\n{output}\n{doc:#}"
-        );
+impl ComposeSpec {
+    /// `None` when a tool is missing: a recorded skip (`tools::require_path`), a failure
+    /// under `CI=true`. Callers run every check that needs no tool before asking.
+    fn find() -> Option<ComposeSpec> {
+        let dir = tools::tools_dir();
+        let python = tools::require_path(&dir.join("venv/bin/python"), "tools venv python");
+        let schema = tools::require_path(&dir.join("compose-spec.json"), "Compose spec schema");
+        Some(ComposeSpec {
+            python: python?,
+            schema: schema?,
+        })
     }
+
+    /// The validator's exit code and output for `doc`.
+    fn check(&self, doc: &Value) -> (i32, String) {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let doc_file = tmp.path().join("compose.json");
+        std::fs::write(&doc_file, serde_json::to_string(doc).expect("json")).expect("write doc");
+        let out = std::process::Command::new(&self.python)
+            .args(["-c", VALIDATE_PY])
+            .arg(&self.schema)
+            .arg(&doc_file)
+            .output()
+            .expect("run the schema validator");
+        (
+            out.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+}
+
+/// Asserts `doc` is valid under the Compose specification (a recorded skip without the
+/// tools; the caller's own checks have run by then).
+fn assert_valid_compose(doc: &Value) {
+    let Some(spec) = ComposeSpec::find() else { return };
+    let (code, output) = spec.check(doc);
+    assert_eq!(
+        code, 0,
+        "compose.yaml is not valid under the Compose specification:\n{output}\n{doc:#}"
+    );
 }
 
 #[test]
 fn the_compose_spec_check_rejects_an_invalid_document() {
-    // The validation is only worth something if it can fail.
-    let bad = json!({"services": {"parent": {"image": "x", "volumes": [{"type": "bind"}], "bogus_key": 1}}});
-    if let Some((code, output)) = compose_spec_check(&bad) {
-        assert_eq!(code, 1, "expected schema errors:\n{output}");
-        assert!(output.contains("bogus_key"), "{output}");
-    }
-    let good = json!({"services": {"parent": {"image": "x"}}});
-    if let Some((code, output)) = compose_spec_check(&good) {
-        assert_eq!(code, 0, "{output}");
-    }
+    // The validation is only worth something if it can fail. The documents: a real
+    // compose.yaml (prepared and parsed without any tool), and the same with an unknown
+    // key and a bind mount without source or target.
+    let (_tmp, root) = tempdir();
+    let kit = Project::new("example_project")
+        .client("site-1")
+        .build(&root.join("kits"));
+    let good = load_compose(&prepare_compose(&root, &kit, "nvflare/nvflare:2.8.1"));
+    let parent = good["services"]["parent"].as_object().expect("services.parent");
+    assert!(!parent.contains_key("bogus_key"), "{good:#}");
+    assert!(
+        parent["volumes"].as_array().is_some_and(|v| !v.is_empty()),
+        "the parent mounts its workspace: {good:#}"
+    );
+    let mut bad = good.clone();
+    bad["services"]["parent"]["bogus_key"] = json!(1);
+    bad["services"]["parent"]["volumes"] = json!([{"type": "bind"}]);
+
+    // Only the validator needs the tools.
+    let Some(spec) = ComposeSpec::find() else { return };
+    let (code, output) = spec.check(&bad);
+    assert_eq!(code, 1, "expected schema errors:\n{output}");
+    assert!(output.contains("bogus_key"), "{output}");
+    let (code, output) = spec.check(&good);
+    assert_eq!(code, 0, "{output}");
 }
 
 // ---------------------------------------------------------------------------------------

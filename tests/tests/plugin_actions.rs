@@ -140,14 +140,14 @@ fn the_example_plugin_lists_and_runs_its_action() {
     let run = setup.run(&[&"podman", &"systemd-unit", &setup.out, &"--restart", &"sometimes"]);
     run.assert_txt_error(
         "INVALID_ARGS",
-        "--restart must be one of ['on-failure', 'always', 'no'].",
+        "The plugin 'podman' reported: --restart must be one of ['on-failure', 'always', 'no'].",
         "Pass --restart on-failure, always or no.",
     );
     let other = setup.root.join("kits/site-1");
     let run = setup.run(&[&"podman", &"systemd-unit", &other]);
     run.assert_error_code(
         "INVALID_KIT",
-        "Not a prepared podman output (no startup/start_podman.sh): ",
+        "The plugin 'podman' reported: Not a prepared podman output (no startup/start_podman.sh): ",
     );
     let run = setup.run(&[&"podman", &"restart", &setup.out]);
     assert!(

@@ -146,6 +146,52 @@ pub fn replace_launcher(
     args: Map<String, Value>,
     warnings: &mut Vec<String>,
 ) -> Result<()> {
+    let launcher = Launcher {
+        id: launcher_id,
+        path: launcher_path,
+        args,
+    };
+    replace_launcher_with(
+        resources,
+        known_launchers,
+        launcher,
+        ResourceManager::Passthrough,
+        warnings,
+    )
+}
+
+/// The job launcher a target installs.
+pub struct Launcher<'a> {
+    pub id: &'a str,
+    pub path: &'a str,
+    pub args: Map<String, Value>,
+}
+
+/// What becomes of the kit's resource manager (and resource consumer) when the launcher
+/// is replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceManager {
+    /// The reference's behaviour: the passthrough manager, no consumer.
+    Passthrough,
+    /// The kit's own manager and consumer stay as provisioned (a plugin whose runtime
+    /// schedules by the kit's resources asks for it).
+    KeepKits,
+}
+
+/// [`replace_launcher`] with the choice of resource manager.
+pub fn replace_launcher_with(
+    resources: &mut Map<String, Value>,
+    known_launchers: &[LauncherClass],
+    launcher: Launcher<'_>,
+    manager: ResourceManager,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    let Launcher {
+        id: launcher_id,
+        path: launcher_path,
+        args,
+    } = launcher;
+    let replace_manager = manager == ResourceManager::Passthrough;
     let launcher_ids: Vec<&str> = std::iter::once(PROCESS_LAUNCHER.id)
         .chain(known_launchers.iter().map(|l| l.id))
         .chain(std::iter::once(launcher_id))
@@ -160,13 +206,17 @@ pub fn replace_launcher(
     for component in components.iter().filter_map(Value::as_object) {
         let id = component.get("id").and_then(Value::as_str);
         match id {
-            Some(RESOURCE_CONSUMER_ID) if has_custom_config(component, &BUILTIN_RESOURCE_CONSUMERS) => {
+            Some(RESOURCE_CONSUMER_ID)
+                if replace_manager && has_custom_config(component, &BUILTIN_RESOURCE_CONSUMERS) =>
+            {
                 warnings.push(format!(
                     "deploy prepare removes component '{RESOURCE_CONSUMER_ID}' from resources.json.default; \
                      existing resource consumer configuration will not be used by the prepared runtime."
                 ));
             }
-            Some(RESOURCE_MANAGER_ID) if has_custom_config(component, &BUILTIN_RESOURCE_MANAGERS) => {
+            Some(RESOURCE_MANAGER_ID)
+                if replace_manager && has_custom_config(component, &BUILTIN_RESOURCE_MANAGERS) =>
+            {
                 warnings.push(
                     "deploy prepare replaces component 'resource_manager' with PassthroughResourceManager; \
                      existing resource manager path/args will not be used by the prepared runtime."
@@ -193,9 +243,59 @@ pub fn replace_launcher(
 
     components.retain(|c| {
         let id = c.get("id").and_then(Value::as_str);
-        !id.is_some_and(|id| launcher_ids.contains(&id) || id == RESOURCE_CONSUMER_ID || id == RESOURCE_MANAGER_ID)
+        let manager = |id: &str| id == RESOURCE_CONSUMER_ID || id == RESOURCE_MANAGER_ID;
+        !id.is_some_and(|id| launcher_ids.contains(&id) || (replace_manager && manager(id)))
     });
-    components.push(json!({"id": RESOURCE_MANAGER_ID, "path": PASSTHROUGH_RESOURCE_MANAGER, "args": {}}));
+    if replace_manager {
+        components.push(json!({"id": RESOURCE_MANAGER_ID, "path": PASSTHROUGH_RESOURCE_MANAGER, "args": {}}));
+    }
     components.push(json!({"id": launcher_id, "path": launcher_path, "args": Value::Object(args)}));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client's provisioned components: a GPU manager with args, its consumer, the
+    /// process launcher.
+    fn client_resources() -> Map<String, Value> {
+        let doc = json!({"components": [
+            {"id": "resource_manager", "path": GPU_RESOURCE_MANAGER, "args": {"num_of_gpus": 2}},
+            {"id": "resource_consumer", "path": GPU_RESOURCE_CONSUMER, "args": {}},
+            {"id": "process_launcher", "path": PROCESS_LAUNCHER.client_path, "args": {}},
+        ]});
+        doc.as_object().cloned().unwrap_or_default()
+    }
+
+    fn replace(manager: ResourceManager) -> (Vec<Value>, Vec<String>) {
+        let mut resources = client_resources();
+        let mut warnings = Vec::new();
+        let launcher = Launcher {
+            id: "docker_launcher",
+            path: DOCKER_LAUNCHER.client_path,
+            args: Map::new(),
+        };
+        replace_launcher_with(&mut resources, &[DOCKER_LAUNCHER], launcher, manager, &mut warnings).expect("replaced");
+        let components = resources["components"].as_array().cloned().unwrap_or_default();
+        (components, warnings)
+    }
+
+    #[test]
+    fn keeping_the_kits_manager_keeps_manager_and_consumer_and_warns_of_neither() {
+        let (components, warnings) = replace(ResourceManager::KeepKits);
+        let ids: Vec<&str> = components.iter().filter_map(|c| c["id"].as_str()).collect();
+        assert_eq!(ids, ["resource_manager", "resource_consumer", "docker_launcher"]);
+        assert_eq!(components[0]["args"], json!({"num_of_gpus": 2}));
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+
+    #[test]
+    fn by_default_the_passthrough_manager_replaces_both_with_warnings() {
+        let (components, warnings) = replace(ResourceManager::Passthrough);
+        let ids: Vec<&str> = components.iter().filter_map(|c| c["id"].as_str()).collect();
+        assert_eq!(ids, ["resource_manager", "docker_launcher"]);
+        assert_eq!(components[0]["path"], PASSTHROUGH_RESOURCE_MANAGER);
+        assert_eq!(warnings.len(), 1, "the manager's args are dropped: {warnings:?}");
+    }
 }

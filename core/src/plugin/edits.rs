@@ -4,7 +4,11 @@
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::patch::resources::{Launcher, ResourceManager};
 use crate::staged::StagedKit;
+
+/// The first protocol version in which a plugin may keep the kit's resource manager.
+pub const KEEP_RESOURCE_MANAGER_SINCE: u64 = 3;
 
 fn bad(what: impl std::fmt::Display) -> Error {
     Error::new(
@@ -22,8 +26,8 @@ fn str_field<'a>(map: &'a Map<String, Value>, key: &str, what: &str) -> Result<&
 }
 
 /// Applies `edits` in a fixed order: launcher, server storage, comm config, study-data
-/// template, start scripts.
-pub fn apply(kit: &mut StagedKit<'_>, edits: &Value) -> Result<()> {
+/// template, start scripts. `version` is the protocol version of the conversation.
+pub fn apply(kit: &mut StagedKit<'_>, edits: &Value, version: u64) -> Result<()> {
     let edits = match edits {
         Value::Null => return Ok(()),
         Value::Object(map) => map,
@@ -48,7 +52,15 @@ pub fn apply(kit: &mut StagedKit<'_>, edits: &Value) -> Result<()> {
             Some(Value::Object(args)) => args.clone(),
             Some(_) => return Err(bad("launcher.args must be an object")),
         };
-        kit.install_launcher_path(&id, &path, args)?;
+        let manager = resource_manager(launcher, version)?;
+        kit.install_launcher_with(
+            Launcher {
+                id: &id,
+                path: &path,
+                args,
+            },
+            manager,
+        )?;
     }
     if let Some(storage) = edits.get("server_storage") {
         let workspace = storage
@@ -97,4 +109,18 @@ pub fn apply(kit: &mut StagedKit<'_>, edits: &Value) -> Result<()> {
         kit.remove_start_scripts(&keep)?;
     }
     Ok(())
+}
+
+/// `launcher.keep_resource_manager` (version 3): `true` keeps the kit's resource manager
+/// and consumer instead of the passthrough manager. Refused under older versions, where
+/// the plugin could not know whether the engine honours it.
+fn resource_manager(launcher: &Map<String, Value>, version: u64) -> Result<ResourceManager> {
+    match launcher.get("keep_resource_manager") {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => Ok(ResourceManager::Passthrough),
+        Some(Value::Bool(true)) if version >= KEEP_RESOURCE_MANAGER_SINCE => Ok(ResourceManager::KeepKits),
+        Some(Value::Bool(true)) => Err(bad(format_args!(
+            "launcher.keep_resource_manager needs protocol version {KEEP_RESOURCE_MANAGER_SINCE}; the plugin speaks version {version}"
+        ))),
+        Some(_) => Err(bad("launcher.keep_resource_manager must be true or false")),
+    }
 }

@@ -6,6 +6,7 @@
 mod actions;
 mod confine;
 mod edits;
+mod schema;
 mod session;
 mod target;
 mod watch;

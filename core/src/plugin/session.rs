@@ -14,16 +14,21 @@ use super::confine::{refused_path, Enforcement, Sandbox};
 use crate::error::{Error, ErrorCode, Result};
 
 /// The newest protocol version this engine speaks: version 2 is version 1 plus actions
-/// (`describe` may list them; the `action` request runs one).
-pub const PROTOCOL_VERSION: u64 = 2;
+/// (`describe` may list them; the `action` request runs one); version 3 is version 2
+/// plus `keep_resource_manager` in the `launcher` edit.
+pub const PROTOCOL_VERSION: u64 = 3;
 /// Every version this engine speaks, offered in the handshake; the plugin picks one.
-pub const PROTOCOL_VERSIONS: [u64; 2] = [1, 2];
+pub const PROTOCOL_VERSIONS: [u64; 3] = [1, 2, 3];
 /// The version of the handshake request itself, which every plugin understands.
 const HANDSHAKE_VERSION: u64 = 1;
 const STDERR_KEEP: usize = 4096;
+/// How much of a line that is not JSON is quoted in the error.
+const QUOTE_KEEP: usize = 200;
 
 pub struct Session {
     path: PathBuf,
+    /// The runtime name the plugin was found under.
+    name: String,
     child: Child,
     stderr_reader: Option<std::thread::JoinHandle<()>>,
     stdin: Option<ChildStdin>,
@@ -113,6 +118,7 @@ impl Session {
         }
         let mut session = Session {
             path: path.to_path_buf(),
+            name: expected_name.to_string(),
             child,
             stderr_reader,
             stdin,
@@ -136,10 +142,11 @@ impl Session {
             Some(v) if PROTOCOL_VERSIONS.contains(&v) => session.version = v,
             _ => {
                 return Err(session.protocol_error(format!(
-                    "speaks protocol version {}; this flare-deploy speaks versions 1 and {PROTOCOL_VERSION}",
+                    "speaks protocol version {}; this flare-deploy speaks versions {}",
                     answer
                         .get("protocol_version")
-                        .map_or("(none)".to_string(), Value::to_string)
+                        .map_or("(none)".to_string(), Value::to_string),
+                    spoken_versions()
                 )))
             }
         }
@@ -271,8 +278,12 @@ impl Session {
                 ));
             }
         };
-        let value: Value = serde_json::from_str(&response)
-            .map_err(|e| self.protocol_error(format_args!("answered '{method}' with invalid JSON ({e})")))?;
+        let value: Value = serde_json::from_str(&response).map_err(|e| {
+            self.protocol_error(format_args!(
+                "answered '{method}' with a line that is not JSON ({e}): {}",
+                quote_line(&response)
+            ))
+        })?;
         if value.get("id").and_then(Value::as_u64) != Some(id) {
             return Err(self.protocol_error(format_args!("answered '{method}' without its request id {id}")));
         }
@@ -285,9 +296,13 @@ impl Session {
                 "UNSUPPORTED_KIT" => ErrorCode::UnsupportedKit,
                 _ => ErrorCode::PluginFailed,
             };
+            // The plugin's own words, said to be its own: the user must know whom to ask.
             let message = match text("message") {
-                m if m.is_empty() => format!("Plugin {} failed '{method}'.", self.path.display()),
-                m => m,
+                m if m.is_empty() => format!(
+                    "The plugin '{}' reported a failure of '{method}' without a message.",
+                    self.name
+                ),
+                m => format!("The plugin '{}' reported: {m}", self.name),
             };
             let hint = match text("hint") {
                 h if h.is_empty() => "Check the plugin's documentation.".to_string(),
@@ -348,12 +363,30 @@ impl Session {
     }
 }
 
-#[allow(unsafe_code)]
+/// "1, 2 and 3": the versions offered in the handshake, for messages.
+fn spoken_versions() -> String {
+    let names: Vec<String> = PROTOCOL_VERSIONS.iter().map(u64::to_string).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => names.join(""),
+    }
+}
+
+/// A line as a JSON string, cut after [`QUOTE_KEEP`] characters (saying how long it was).
+fn quote_line(line: &str) -> String {
+    let total = line.chars().count();
+    if total <= QUOTE_KEEP {
+        return Value::from(line).to_string();
+    }
+    let kept: String = line.chars().take(QUOTE_KEEP).collect();
+    format!("{}... ({total} characters in all)", Value::from(kept))
+}
+
 fn kill_process_group(pid: u32) {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return };
-    // SAFETY: kill(2) with a negative pid signals the process group; no memory is shared.
-    unsafe {
-        libc::kill(-pid, libc::SIGKILL);
+    let group = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw);
+    if let Some(group) = group {
+        // The group may already be gone: nothing left to kill.
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
     }
 }
 
@@ -361,5 +394,31 @@ impl Drop for Session {
     fn drop(&mut self) {
         // Whatever the plugin left running in its group goes with it.
         self.kill_group();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_that_is_not_json_is_quoted_and_cut() {
+        assert_eq!(quote_line("this is not JSON"), "\"this is not JSON\"");
+        assert_eq!(quote_line("tab\there"), "\"tab\\there\"");
+        let long = "é".repeat(QUOTE_KEEP + 50);
+        let quoted = quote_line(&long);
+        assert!(
+            quoted.starts_with(&format!("\"{}\"...", "é".repeat(QUOTE_KEEP))),
+            "{quoted}"
+        );
+        assert!(
+            quoted.ends_with(&format!("({} characters in all)", QUOTE_KEEP + 50)),
+            "{quoted}"
+        );
+    }
+
+    #[test]
+    fn the_versions_are_listed_in_words() {
+        assert_eq!(spoken_versions(), "1, 2 and 3");
     }
 }

@@ -22,8 +22,11 @@ use crate::target::{DynTarget, LauncherClass};
 /// What `describe` said (or why it failed).
 struct Description {
     summary: String,
+    /// The schema `targets show` prints: the declared one plus the engine's keys.
     schema: Result<Value>,
-    /// The actions of a plugin speaking protocol version 2 (none for version 1).
+    /// The `config_schema` as the plugin declared it, checked before `validate`.
+    declared_schema: Option<Value>,
+    /// The actions of a plugin speaking protocol version 2 or later (none for version 1).
     actions: Result<Vec<ActionSpec>>,
     /// `nvflare_releases` of the answer; all when the plugin does not say.
     releases: Vec<NvflareRelease>,
@@ -76,6 +79,7 @@ impl ExecutableTarget {
                     schema: Ok(crate::release::with_release_key(
                         answer.get("config_schema").cloned().unwrap_or(json!({})),
                     )),
+                    declared_schema: answer.get("config_schema").filter(|s| !s.is_null()).cloned(),
                     releases: match answer.get("nvflare_releases").and_then(Value::as_array) {
                         Some(names) => names
                             .iter()
@@ -89,6 +93,7 @@ impl ExecutableTarget {
                     actions: Err(err.clone()),
                     summary: format!("(unavailable: {})", err.message),
                     schema: Err(err),
+                    declared_schema: None,
                     releases: NvflareRelease::ALL.to_vec(),
                 },
             }
@@ -195,6 +200,14 @@ impl DynTarget for ExecutableTarget {
 
     fn validate_config(&self, config: &RuntimeConfig) -> Result<Box<dyn Any + Send + Sync>> {
         let config_json = yaml_to_json(&serde_yaml::Value::Mapping(config.root.clone()), "config")?;
+        // The declared schema first: the plugin sees only configs of the shape it declared.
+        let description = self.description();
+        if let Err(err) = &description.schema {
+            return Err(err.clone());
+        }
+        if let Some(validator) = super::schema::compile(&self.path, description.declared_schema.as_ref())? {
+            super::schema::check(&validator, &self.name, &config_json)?;
+        }
         let mut session = self.start(None, &[])?;
         let answer = session.call(
             "validate",
@@ -240,6 +253,7 @@ impl DynTarget for ExecutableTarget {
                 if guard.is_none() && *session.enforcement() != Enforcement::Full {
                     tracing::warn!("the plugin could not be confined although the probe said it would be");
                 }
+                let version = session.version();
                 let answer = session.call(
                     "prepare",
                     json!({
@@ -251,7 +265,7 @@ impl DynTarget for ExecutableTarget {
                     }),
                 )?;
                 session.finish()?;
-                Ok(answer)
+                Ok((answer, version))
             });
         // Checked whatever the plugin answered: a failing plugin may have written too.
         if let Some(findings) = guard.map(|g| g.check_and_restore()) {
@@ -259,7 +273,7 @@ impl DynTarget for ExecutableTarget {
                 return Err(self.wrote_outside(&findings, &input, &output));
             }
         }
-        let answer = answer?;
+        let (answer, version) = answer?;
         for warning in answer.get("warnings").and_then(Value::as_array).into_iter().flatten() {
             if let Some(text) = warning.as_str() {
                 kit.warn(text);
@@ -267,7 +281,7 @@ impl DynTarget for ExecutableTarget {
         }
         // The plugin may have rewritten resources.json.default itself.
         kit.reload_resources()?;
-        super::edits::apply(kit, answer.get("edits").unwrap_or(&Value::Null))?;
+        super::edits::apply(kit, answer.get("edits").unwrap_or(&Value::Null), version)?;
         let fields = super::result_fields(&self.path, "prepare", &answer)?;
         if let Ok(mut slot) = run.outcome.lock() {
             *slot = Some(Outcome { fields });

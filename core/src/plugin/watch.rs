@@ -10,12 +10,14 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use rustix::fs::FileType;
+
 use crate::output::PREPARED_DIR;
 
 /// Type, size, mode, mtime and link target of one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stamp {
-    kind: u32,
+    kind: FileType,
     size: u64,
     mode: u32,
     mtime: (i64, i64),
@@ -28,7 +30,7 @@ type Picture = BTreeMap<PathBuf, Stamp>;
 fn stamp(path: &Path) -> Option<Stamp> {
     let meta = fs::symlink_metadata(path).ok()?;
     Some(Stamp {
-        kind: meta.mode() & libc::S_IFMT,
+        kind: FileType::from_raw_mode(meta.mode()),
         size: meta.len(),
         mode: meta.mode(),
         mtime: (meta.mtime(), meta.mtime_nsec()),
@@ -47,7 +49,7 @@ fn picture(root: &Path, skip: &[PathBuf]) -> Picture {
                 continue;
             }
             let Some(stamp) = stamp(&path) else { continue };
-            if stamp.kind == libc::S_IFDIR {
+            if stamp.kind == FileType::Directory {
                 stack.push(path.clone());
             }
             map.insert(path.strip_prefix(root).unwrap_or(&path).to_path_buf(), stamp);
@@ -127,7 +129,7 @@ impl Guard {
         // Same stamp, other bytes: compare file contents with the copy too.
         if let Some(backup) = &self.backup {
             for (rel, stamp) in &self.kit_picture {
-                if stamp.kind == libc::S_IFREG
+                if stamp.kind == FileType::RegularFile
                     && after.get(rel) == Some(stamp)
                     && fs::read(self.input_kit.join(rel)).ok() != fs::read(backup.path().join(rel)).ok()
                 {
@@ -158,7 +160,7 @@ impl Guard {
         // A directory whose only change is its time was written into: the entry written
         // is the one to report (the time is restored all the same).
         let only_time = |rel: &PathBuf| match (self.kit_picture.get(rel), after.get(rel)) {
-            (Some(a), Some(b)) => a.kind == libc::S_IFDIR && b.kind == libc::S_IFDIR && a.mode == b.mode,
+            (Some(a), Some(b)) => a.kind == FileType::Directory && b.kind == FileType::Directory && a.mode == b.mode,
             _ => false,
         };
         let input_kit = input_kit.into_iter().filter(|p| !only_time(p)).collect();
@@ -178,7 +180,7 @@ fn copy_tree(from: &Path, to: &Path, picture: &Picture) -> std::io::Result<()> {
     }
     // Directory times last: writing into a directory changes its mtime.
     for (rel, stamp) in picture.iter().rev() {
-        if stamp.kind == libc::S_IFDIR {
+        if stamp.kind == FileType::Directory {
             set_mtime(&to.join(rel), stamp)?;
         }
     }
@@ -188,12 +190,12 @@ fn copy_tree(from: &Path, to: &Path, picture: &Picture) -> std::io::Result<()> {
 /// Makes `dst` the entry `src` is, per `stamp`.
 fn put_back(src: &Path, dst: &Path, stamp: &Stamp) -> std::io::Result<()> {
     match stamp.kind {
-        libc::S_IFDIR => {
+        FileType::Directory => {
             if !dst.is_dir() {
                 fs::create_dir_all(dst)?;
             }
         }
-        libc::S_IFLNK => {
+        FileType::Symlink => {
             if let Some(target) = &stamp.link {
                 std::os::unix::fs::symlink(target, dst)?;
             }
@@ -204,7 +206,7 @@ fn put_back(src: &Path, dst: &Path, stamp: &Stamp) -> std::io::Result<()> {
         }
     }
     fs::set_permissions(dst, fs::Permissions::from_mode(stamp.mode & 0o7777))?;
-    if stamp.kind != libc::S_IFDIR {
+    if stamp.kind != FileType::Directory {
         set_mtime(dst, stamp)?;
     }
     Ok(())
@@ -245,13 +247,13 @@ fn restore(
     for rel in changed {
         let Some(stamp) = before.get(rel) else { continue };
         let path = kit.join(rel);
-        let keep_dir = stamp.kind == libc::S_IFDIR && path.symlink_metadata().is_ok_and(|m| m.is_dir());
+        let keep_dir = stamp.kind == FileType::Directory && path.symlink_metadata().is_ok_and(|m| m.is_dir());
         if !keep_dir {
             remove(&path).map_err(|e| fail(e, &path))?;
         }
         put_back(&backup.join(rel), &path, stamp).map_err(|e| fail(e, &path))?;
     }
-    for (rel, stamp) in before.iter().rev().filter(|(_, s)| s.kind == libc::S_IFDIR) {
+    for (rel, stamp) in before.iter().rev().filter(|(_, s)| s.kind == FileType::Directory) {
         let path = kit.join(rel);
         set_mtime(&path, stamp).map_err(|e| fail(e, &path))?;
     }

@@ -72,7 +72,7 @@ impl Default for ComposeJobLauncher {
 pub fn validate(config: &RuntimeConfig) -> Result<ComposeConfig> {
     let root = &config.root;
     allowed_keys(root, &["runtime", "parent", "job_launcher"], "compose config")?;
-    let parent = required_section(root, "parent")?;
+    let parent = required_section(root, "parent", "parent.docker_image")?;
     let job = optional_section(root, "job_launcher")?;
     allowed_keys(&parent, &["docker_image", "network"], "parent")?;
     allowed_keys(&job, &["default_python_path", "default_job_env"], "job_launcher")?;
