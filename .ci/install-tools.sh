@@ -80,7 +80,9 @@ shellcheck --version | sed -n 2p
 # Docker Engine (docker.io: dockerd, containerd, runc, docker-proxy) and debootstrap for the
 # real Docker end-to-end test: scripts/docker-test/dockerd.sh runs a private daemon and
 # build-images.sh builds the NVFlare images (docs/testing.md). Installed only; nothing is started.
-for pkg in docker.io debootstrap; do
+# zsh and fish check the generated shell completions, groff renders the man page
+# (tests/tests/cli_packaging.rs).
+for pkg in docker.io debootstrap zsh fish groff-base; do
     if ! dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
         echo "installing $pkg"
         if [ "$(id -u)" = 0 ]; then

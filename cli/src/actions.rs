@@ -4,13 +4,12 @@
 use std::ffi::OsString;
 
 use clap::builder::{PossibleValue, PossibleValuesParser};
-use clap::{Arg, ArgAction, ArgMatches, Command, CommandFactory};
+use clap::{Arg, ArgAction, ArgMatches, Command};
 use flare_deploy_core::action::{self, ActionOptions, ActionRequest, ActionSpec};
 use flare_deploy_core::registry::Entry;
 use flare_deploy_core::report::Printed;
 use flare_deploy_core::{Format, Registry};
 
-use crate::args::Cli;
 use crate::print;
 use crate::usage;
 
@@ -144,7 +143,7 @@ pub fn dispatch(registry: &Registry, words: Vec<OsString>, format: Format) -> i3
         return usage::missing_subcommand(format);
     };
     let Some(entry) = registry.find_command(word) else {
-        let top = Cli::command().render_usage().to_string();
+        let top = crate::args::cli_command().render_usage().to_string();
         return usage::usage_error(
             &format!("unrecognized subcommand '{word}'"),
             top.trim_start_matches("Usage:").trim(),
@@ -178,7 +177,7 @@ pub fn dispatch(registry: &Registry, words: Vec<OsString>, format: Format) -> i3
     let argv = std::iter::once(format!("flare-deploy {runtime}")).chain(rest.iter().cloned());
     let matches = match command.try_get_matches_from_mut(argv) {
         Ok(matches) => matches,
-        Err(err) => return usage::clap_error(err, format),
+        Err(err) => return usage::clap_error(err, || usage.clone(), format),
     };
     let Some((name, matches)) = matches.subcommand() else {
         return usage::usage_error(&format!("{runtime} action required"), &usage, format);

@@ -2,7 +2,8 @@
 
 use std::ffi::OsString;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use flare_deploy_core::NvflareRelease;
 
 pub const PREPARE_EXAMPLES: [&str; 3] = [
     "flare-deploy prepare ./site-1",
@@ -13,7 +14,6 @@ pub const PREPARE_EXAMPLES: [&str; 3] = [
 #[derive(Debug, Parser)]
 #[command(
     name = "flare-deploy",
-    version,
     about = "Prepare NVIDIA FLARE startup kits for deployment runtimes",
     long_about = "Prepare NVIDIA FLARE startup kits for deployment runtimes.\n\n\
         flare-deploy takes a provisioned server or client startup kit and a YAML runtime config \
@@ -33,6 +33,10 @@ pub struct Cli {
     /// Print debug logs on stderr.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+
+    /// Print the commands as JSON (each with the command that prints its own schema) and exit.
+    #[arg(long)]
+    pub schema: bool,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -76,10 +80,46 @@ pub enum Command {
     )]
     Targets(TargetsArgs),
 
+    /// Check a prepared kit against its receipt: files modified, missing or added since
+    /// prepare, mode and link changes (and with --config, whether the config changed).
+    #[command(after_help = "Exit codes: 0 the kit is as prepared, 4 it differs (VERIFY_MISMATCH) or has no receipt.")]
+    Verify(VerifyArgs),
+
+    /// Print a shell completion script: bash, zsh or fish.
+    #[command(
+        long_about = "Print a completion script for the shell on stdout.\n\n\
+            It completes commands, options and their fixed values (runtimes' actions are \
+            discovered at run time and are not completed).",
+        after_help = "Install:\n  \
+            bash: flare-deploy completions bash > ~/.local/share/bash-completion/completions/flare-deploy\n  \
+            zsh:  flare-deploy completions zsh > \"${fpath[1]}/_flare-deploy\"\n  \
+            fish: flare-deploy completions fish > ~/.config/fish/completions/flare-deploy.fish"
+    )]
+    Completions(CompletionsArgs),
+
+    /// Print the man page (roff) on stdout.
+    #[command(after_help = "Read it: flare-deploy man | man -l -\n\
+        Install: flare-deploy man > /usr/local/share/man/man1/flare-deploy.1")]
+    Man,
+
     /// `<runtime> <action> ...`: an action of a runtime target, parsed from the
     /// target's own description (see `actions.rs`).
     #[command(external_subcommand)]
     Action(Vec<OsString>),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Debug, Args)]
@@ -144,4 +184,37 @@ pub struct PrepareArgs {
     /// With --all: kits prepared at once (default: one per CPU core).
     #[arg(long, value_name = "N", requires = "all")]
     pub jobs: Option<usize>,
+
+    /// Check everything and show what would change (files added, changed, removed;
+    /// the JSON edits key by key), writing nothing at all. Works with --all.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A prepared kit (the output of flare-deploy prepare, which holds .flare-deploy.json).
+    #[arg(value_name = "PREPARED_KIT")]
+    pub kit: String,
+
+    /// Also check that this runtime config is the one the kit was prepared with.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<String>,
+}
+
+/// `--version`: the crate version and the NVFlare releases it prepares kits for.
+pub fn version_text() -> String {
+    let releases: Vec<&str> = NvflareRelease::ALL.iter().map(|r| r.as_str()).collect();
+    format!(
+        "{} (NVFlare releases: {}; default {})",
+        env!("CARGO_PKG_VERSION"),
+        releases.join(", "),
+        NvflareRelease::DEFAULT.as_str()
+    )
+}
+
+/// The clap command with its run-time parts (the version text); completions, the man
+/// page and `--schema` are made from it, so they cannot drift from what is parsed.
+pub fn cli_command() -> clap::Command {
+    Cli::command().version(version_text())
 }

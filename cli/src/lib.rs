@@ -9,13 +9,16 @@
 
 mod actions;
 mod args;
+mod extras;
+mod plan;
 mod print;
+mod progress;
 mod schema;
 mod usage;
+mod verify;
 
 use std::ffi::OsString;
 
-use clap::Parser;
 use flare_deploy_core::{Error, Format, PrepareRequest, Registry};
 // Built-in targets: a crate nothing names is not linked, and its registration with it.
 use flare_deploy_docker as _;
@@ -55,10 +58,23 @@ fn dispatch(argv: Vec<OsString>, format: Format) -> i32 {
         println!("{text}");
         return 0;
     }
-    let cli = match Cli::try_parse_from(&argv) {
+    // Bare `flare-deploy`: a person exploring; show what there is (exit 0, like cargo).
+    if argv.len() <= 1 {
+        let _ = args::cli_command().print_help();
+        return 0;
+    }
+    let cli = match args::cli_command()
+        .try_get_matches_from(&argv)
+        .and_then(|matches| <Cli as clap::FromArgMatches>::from_arg_matches(&matches))
+    {
         Ok(cli) => cli,
-        Err(err) => return usage::clap_error(err, format),
+        Err(err) => return usage::clap_error(err, || usage::command_usage(&argv), format),
     };
+    if cli.schema && cli.command.is_none() {
+        let text = serde_json::to_string_pretty(&schema::commands_schema()).unwrap_or_default();
+        println!("{text}");
+        return 0;
+    }
     init_logging(cli.verbose);
     // Options after a runtime's action are not clap's global ones: take the format of
     // the whole line.
@@ -73,6 +89,9 @@ fn dispatch(argv: Vec<OsString>, format: Format) -> i32 {
     };
     match cli.command {
         None => usage::missing_subcommand(format),
+        Some(Command::Completions(args)) => extras::completions(args.shell),
+        Some(Command::Man) => extras::man_page(),
+        Some(Command::Verify(args)) => verify::run(&args, format),
         Some(Command::Action(words)) => actions::dispatch(&registry, words, argv_format),
         Some(Command::Targets(args)) => match args.command {
             None => print::targets(&registry, format),
@@ -93,6 +112,7 @@ fn dispatch(argv: Vec<OsString>, format: Format) -> i32 {
                 output_root: args.output_root,
                 jobs: args.jobs.unwrap_or(0),
                 nvflare_version: args.nvflare_version,
+                dry_run: args.dry_run,
             };
             print::batch(&request, &registry, format)
         }
@@ -104,6 +124,9 @@ fn dispatch(argv: Vec<OsString>, format: Format) -> i32 {
                 config: args.config,
                 nvflare_version: args.nvflare_version,
             };
+            if args.dry_run {
+                return plan::single(&request, &registry, format);
+            }
             let mut warnings = Vec::new();
             match flare_deploy_core::prepare(&request, &registry, &mut warnings) {
                 Ok(prepared) => print::ok(&prepared.outcome.fields, format, &warnings),

@@ -1,6 +1,6 @@
 //! Printing envelopes and tables; returns the exit code.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use flare_deploy_core::batch::{self, BatchRequest, KitOutcome};
 use flare_deploy_core::registry::Entry;
@@ -214,31 +214,17 @@ fn actions_text(runtime: &str, actions: &[ActionSpec]) -> String {
     text
 }
 
-/// `prepare --all`: a progress bar on a terminal, then a summary table (txt) or one
+/// `prepare --all`: a progress bar on a terminal (stderr), then a summary table (txt) or one
 /// envelope listing every kit (json). Exit 0 when every kit succeeded or was skipped.
 pub fn batch(request: &BatchRequest, registry: &Registry, format: Format) -> i32 {
-    let show_progress = format == Format::Txt && std::io::stdout().is_terminal();
-    let progress = |done: usize, total: usize| {
-        if show_progress {
-            let width = 30;
-            let filled = done * width / total.max(1);
-            let mut out = std::io::stdout().lock();
-            let _ = write!(
-                out,
-                "\r[{}{}] {done}/{total}",
-                "#".repeat(filled),
-                " ".repeat(width - filled)
-            );
-            let _ = out.flush();
-        }
-    };
-    let reports = match batch::prepare_all(request, registry, &progress) {
+    let bar = crate::progress::BatchProgress::new(format == Format::Txt);
+    let progress = |done: usize, total: usize| bar.update(done, total);
+    let reports = batch::prepare_all(request, registry, &progress);
+    bar.finish();
+    let reports = match reports {
         Ok(reports) => reports,
         Err(err) => return error(&err, format, &[]),
     };
-    if show_progress {
-        let _ = write!(std::io::stdout(), "\r{}\r", " ".repeat(50));
-    }
     let failed = reports.iter().filter(|r| r.failed()).count();
     let skipped = reports
         .iter()
@@ -246,40 +232,48 @@ pub fn batch(request: &BatchRequest, registry: &Registry, format: Format) -> i32
         .count();
     let ok_count = reports.len() - failed - skipped;
     let exit_code = if failed > 0 { 4 } else { 0 };
+    let done_word = if request.dry_run { "planned" } else { "prepared" };
     match format {
         Format::Txt => {
             let rows: Vec<Vec<String>> = reports
                 .iter()
                 .map(|r| {
                     let role = r.role.map_or("-", |role| role.as_str()).to_string();
+                    // The runtime is known once the kit's config named one, also for a
+                    // kit that failed afterwards.
+                    let runtime = r.runtime.clone().unwrap_or_else(|| "-".into());
                     let (runtime, result) = match &r.outcome {
-                        KitOutcome::Prepared(p) => {
-                            let runtime = p
-                                .outcome
-                                .fields
-                                .get("runtime")
-                                .and_then(Value::as_str)
-                                .unwrap_or_default();
-                            (runtime.to_string(), "ok".to_string())
-                        }
+                        KitOutcome::Prepared(_) => (runtime, "ok".to_string()),
+                        KitOutcome::Planned(_) => (runtime, "ok (dry run)".to_string()),
                         KitOutcome::Skipped(why) => ("-".into(), format!("skipped ({why})")),
-                        KitOutcome::Failed(err) => ("-".into(), err.code.to_string()),
+                        KitOutcome::Failed(err) => (runtime, err.code.to_string()),
                     };
                     vec![r.kit.clone(), role, runtime, result]
                 })
                 .collect();
             let mut text = table(&["KIT", "ROLE", "RUNTIME", "RESULT"], &rows);
-            text.push_str(&format!("\n{ok_count} prepared, {failed} failed, {skipped} skipped\n"));
+            text.push_str(&format!(
+                "\n{ok_count} {done_word}, {failed} failed, {skipped} skipped\n"
+            ));
             let mut stderr = String::new();
             for report in &reports {
-                if let KitOutcome::Failed(err) = &report.outcome {
-                    stderr.push_str(&format!("{}: {}\n", report.kit, err.message));
-                    if !err.hint.is_empty() {
-                        stderr.push_str(&format!("{}: Hint: {}\n", report.kit, err.hint));
+                let prefix = format!("{}: ", report.kit);
+                match &report.outcome {
+                    KitOutcome::Prepared(p) => text.push_str(&next_steps(&prefix, &p.outcome.fields)),
+                    KitOutcome::Planned(p) => {
+                        text.push_str(&next_steps(&prefix, &p.outcome.fields));
+                        text.push_str(&crate::plan::plan_text(&p.plan, &prefix));
                     }
+                    KitOutcome::Failed(err) => {
+                        stderr.push_str(&format!("{prefix}{}\n", err.message));
+                        if !err.hint.is_empty() {
+                            stderr.push_str(&format!("{prefix}Hint: {}\n", err.hint));
+                        }
+                    }
+                    KitOutcome::Skipped(_) => {}
                 }
                 for warning in &report.warnings {
-                    text.push_str(&format!("{}: Warning: {warning}\n", report.kit));
+                    text.push_str(&format!("{prefix}Warning: {warning}\n"));
                 }
             }
             emit(&Printed { stdout: text, stderr });
@@ -289,9 +283,10 @@ pub fn batch(request: &BatchRequest, registry: &Registry, format: Format) -> i32
                 .iter()
                 .map(|r| {
                     let mut item = json!({"kit": r.kit, "path": r.path.to_string_lossy(),
-                                          "role": r.role.map(|role| role.as_str())});
+                                          "role": r.role.map(|role| role.as_str()), "runtime": r.runtime});
                     let fields = match &r.outcome {
                         KitOutcome::Prepared(p) => json!({"status": "ok", "result": Value::Object(p.outcome.fields.clone()), "warnings": r.warnings}),
+                        KitOutcome::Planned(p) => json!({"status": "ok", "result": Value::Object(p.fields()), "warnings": r.warnings}),
                         KitOutcome::Skipped(why) => json!({"status": "skipped", "reason": why}),
                         KitOutcome::Failed(err) => json!({"status": "error", "error_code": err.code.as_str(),
                                                           "message": err.message, "hint": err.hint, "warnings": r.warnings}),
@@ -302,11 +297,15 @@ pub fn batch(request: &BatchRequest, registry: &Registry, format: Format) -> i32
                     item
                 })
                 .collect();
+            let mut summary = json!({done_word: ok_count, "failed": failed, "skipped": skipped});
+            if request.dry_run {
+                summary["dry_run"] = true.into();
+            }
             let envelope = json!({
                 "schema_version": "1",
                 "status": if failed > 0 { "error" } else { "ok" },
                 "exit_code": exit_code,
-                "data": {"kits": kits, "summary": {"prepared": ok_count, "failed": failed, "skipped": skipped}},
+                "data": {"kits": kits, "summary": summary},
             });
             emit(&Printed {
                 stdout: format!("{}\n", json::to_line(&envelope)),
@@ -315,4 +314,15 @@ pub fn batch(request: &BatchRequest, registry: &Registry, format: Format) -> i32
         }
     }
     exit_code
+}
+
+/// A prepared kit's next steps, as its target described them: the output and every
+/// `*_command` field (start script, helm command, sbatch line), one `<kit>: key: value`
+/// line each.
+fn next_steps(prefix: &str, fields: &Map<String, Value>) -> String {
+    fields
+        .iter()
+        .filter(|(key, _)| *key == "output" || key.ends_with("_command"))
+        .filter_map(|(key, value)| value.as_str().map(|v| format!("{prefix}{key}: {v}\n")))
+        .collect()
 }

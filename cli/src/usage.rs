@@ -3,13 +3,12 @@
 use std::ffi::OsString;
 
 use clap::error::ErrorKind;
-use clap::CommandFactory;
 use flare_deploy_core::json;
 use flare_deploy_core::report::Printed;
 use flare_deploy_core::Format;
 use serde_json::json;
 
-use crate::args::Cli;
+use crate::args::cli_command;
 use crate::print::emit;
 
 /// The format asked for on the command line, known before parsing so that even parse
@@ -49,7 +48,9 @@ pub fn is_prepare_schema_request(argv: &[OsString]) -> bool {
     command.is_some_and(|c| c == "prepare") && args.iter().any(|a| a == "--schema")
 }
 
-pub fn clap_error(err: clap::Error, format: Format) -> i32 {
+/// A clap parse error as `INVALID_ARGS`; `fallback_usage` gives the usage line when
+/// clap's message has none (an invalid value).
+pub fn clap_error(err: clap::Error, fallback_usage: impl FnOnce() -> String, format: Format) -> i32 {
     if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
         let _ = err.print();
         return 0;
@@ -64,16 +65,39 @@ pub fn clap_error(err: clap::Error, format: Format) -> i32 {
         .join(" ")
         .trim_start_matches("error: ")
         .to_string();
+    // Some errors (an invalid value) carry no usage line: use the command's own.
     let usage = rendered
         .lines()
         .find(|l| l.starts_with("Usage:"))
         .map(|l| l.trim_start_matches("Usage:").trim().to_string())
-        .unwrap_or_default();
+        .unwrap_or_else(fallback_usage);
     usage_error(&detail, &usage, format)
 }
 
+/// The usage of the command named on the line (its first word that is neither an option
+/// nor an option's value), or of flare-deploy itself.
+pub fn command_usage(argv: &[OsString]) -> String {
+    let mut command = cli_command();
+    command.build();
+    let mut words = argv.iter().skip(1).map(|a| a.to_string_lossy());
+    let mut name = None;
+    while let Some(word) = words.next() {
+        if word == "--format" {
+            words.next();
+        } else if !word.starts_with('-') {
+            name = Some(word.into_owned());
+            break;
+        }
+    }
+    let usage = match name.as_deref().and_then(|n| command.find_subcommand_mut(n)) {
+        Some(sub) => sub.render_usage(),
+        None => command.render_usage(),
+    };
+    usage.to_string().trim_start_matches("Usage:").trim().to_string()
+}
+
 pub fn missing_subcommand(format: Format) -> i32 {
-    let usage = Cli::command().render_usage().to_string();
+    let usage = cli_command().render_usage().to_string();
     let usage = usage.trim_start_matches("Usage:").trim().to_string();
     usage_error("subcommand required", &usage, format)
 }

@@ -147,9 +147,10 @@ impl RuntimeConfig {
         };
         let known = root.get("runtime").and_then(Value::as_str).is_some_and(&mut is_known);
         if !known {
+            // The reference's message (scripts match it); the hint says what was given.
             return Err(Error::invalid_config(
                 format!("Config must contain {}.", choices()),
-                "Set a supported runtime.",
+                unknown_runtime_hint(root.get("runtime"), &runtime_names()),
             ));
         }
         let mut root = root;
@@ -193,6 +194,50 @@ fn take_release(root: &mut Mapping) -> Result<NvflareRelease> {
     })
 }
 
+/// The hint for a missing or unknown `runtime:`: the value given, a close known name,
+/// and where plugin runtimes are found.
+fn unknown_runtime_hint(given: Option<&Value>, names: &[String]) -> String {
+    let known: Vec<&str> = names.iter().map(String::as_str).collect();
+    let listed = known.join(", ");
+    let plugin = format!(
+        "A plugin runtime <name> is the executable flare-deploy-target-<name> in {} or on PATH.",
+        crate::plugin::PLUGIN_PATH_ENV
+    );
+    match given {
+        None | Some(Value::Null) => format!("Set a supported runtime ({listed}) with a runtime: key. {plugin}"),
+        Some(Value::String(value)) => {
+            let guess = did_you_mean(value, &known)
+                .map(|g| format!(" Did you mean '{g}'?"))
+                .unwrap_or_default();
+            format!(
+                "Set a supported runtime: {} is not one of {listed}.{guess} {plugin}",
+                pyrepr::repr(&Value::String(value.clone()))
+            )
+        }
+        Some(other) => format!(
+            "Set a supported runtime: runtime must be a name ({listed}), got {}. {plugin}",
+            pyrepr::repr(other)
+        ),
+    }
+}
+
+/// The candidate closest to `given` when it is close enough to be a likely typo: one
+/// edit away (`k9s`, `docker `), the same name in another case, or a normalised
+/// Damerau-Levenshtein similarity of at least 0.7 (`docker_imag`).
+pub fn did_you_mean<'a>(given: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let given = given.to_lowercase();
+    candidates
+        .iter()
+        .filter_map(|c| {
+            let candidate = c.to_lowercase();
+            let edits = strsim::damerau_levenshtein(&given, &candidate);
+            let similarity = strsim::normalized_damerau_levenshtein(&given, &candidate);
+            (edits <= 1 || similarity >= 0.7).then_some((*c, edits))
+        })
+        .min_by_key(|(_, edits)| *edits)
+        .map(|(c, _)| c)
+}
+
 /// "runtime: docker or runtime: k8s" for the registered names, like the reference's text.
 pub fn runtime_choices(names: &[&str]) -> String {
     let items: Vec<String> = names.iter().map(|n| format!("runtime: {n}")).collect();
@@ -227,19 +272,37 @@ pub fn allowed_keys(map: &Mapping, allowed: &[&str], where_: &str) -> Result<()>
     if unknown.is_empty() {
         return Ok(());
     }
+    // The reference's hint, then a suggestion for each key that looks like a typo.
+    let suggestions: Vec<String> = unknown
+        .iter()
+        .filter_map(|k| {
+            let key = k.as_str()?;
+            did_you_mean(key, allowed).map(|g| format!("'{key}': did you mean '{g}'?"))
+        })
+        .collect();
+    let mut hint = "Remove or rename unsupported keys.".to_string();
+    if !suggestions.is_empty() {
+        hint.push(' ');
+        hint.push_str(&suggestions.join(" "));
+    }
     Err(Error::invalid_config(
         format!("Unknown keys in {where_}: {}", pyrepr::sorted_list(&unknown)),
-        "Remove or rename unsupported keys.",
+        hint,
     ))
 }
 
-/// A required section (`parent:`): it must be a mapping.
-pub fn required_section(map: &Mapping, key: &str) -> Result<Mapping> {
+/// A required section (`parent:`): it must be a mapping. `needs` names its required
+/// keys for the hint (e.g. `parent.docker_image`).
+pub fn required_section(map: &Mapping, key: &str, needs: &str) -> Result<Mapping> {
     match map.get(key) {
         Some(Value::Mapping(m)) => Ok(m.clone()),
+        None | Some(Value::Null) => Err(Error::invalid_config(
+            format!("{key} must be a YAML mapping."),
+            format!("Add a {key}: section to the runtime config; {needs} is required."),
+        )),
         _ => Err(Error::invalid_config(
             format!("{key} must be a YAML mapping."),
-            FIX_CONFIG_HINT,
+            format!("{FIX_CONFIG_HINT} {key} must hold keys ({needs} is required), not a single value."),
         )),
     }
 }
@@ -393,6 +456,29 @@ mod tests {
         let map: Mapping = serde_yaml::from_str("runtime: docker\nzzz: 1\nbogus: 2\n1: x\n").expect("yaml");
         let err = allowed_keys(&map, &["runtime"], "docker config").expect_err("unknown keys");
         assert_eq!(err.message, "Unknown keys in docker config: [1, 'bogus', 'zzz']");
+        assert_eq!(err.hint, "Remove or rename unsupported keys.");
+    }
+
+    #[test]
+    fn close_unknown_keys_get_a_suggestion() {
+        let map: Mapping = serde_yaml::from_str(
+            "docker_imag: x
+netwerk: y
+zzz: 1
+",
+        )
+        .expect("yaml");
+        let err = allowed_keys(&map, &["docker_image", "network"], "parent").expect_err("unknown keys");
+        assert_eq!(
+            err.hint,
+            "Remove or rename unsupported keys. 'docker_imag': did you mean 'docker_image'? \
+             'netwerk': did you mean 'network'?"
+        );
+        assert_eq!(did_you_mean("Docker", &["docker", "k8s"]), Some("docker"));
+        assert_eq!(did_you_mean("kubernetes", &["docker", "k8s"]), None);
+        assert_eq!(did_you_mean("k9s", &["docker", "k8s"]), Some("k8s"));
+        assert_eq!(did_you_mean("docker ", &["docker", "k8s"]), Some("docker"));
+        assert_eq!(did_you_mean("zzz", &["docker_image", "network"]), None);
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub enum ErrorCode {
     PluginFailed,
     PluginTimeout,
     PluginWroteOutside,
+    VerifyMismatch,
     Internal,
 }
 
@@ -44,6 +45,7 @@ impl ErrorCode {
             ErrorCode::PluginFailed => "PLUGIN_FAILED",
             ErrorCode::PluginTimeout => "PLUGIN_TIMEOUT",
             ErrorCode::PluginWroteOutside => "PLUGIN_WROTE_OUTSIDE",
+            ErrorCode::VerifyMismatch => "VERIFY_MISMATCH",
             ErrorCode::Internal => "INTERNAL_ERROR",
         }
     }

@@ -15,6 +15,8 @@ pub mod naming;
 pub mod output;
 pub mod patch;
 pub mod paths;
+pub mod plan;
+pub mod plan_diff;
 pub mod plugin;
 pub mod prepare;
 pub mod pyrepr;
@@ -27,6 +29,7 @@ pub mod shell;
 pub mod staged;
 pub mod target;
 pub mod template;
+pub mod verify;
 pub mod yaml_write;
 
 pub use action::{ActionContext, ActionOption, ActionOptions, ActionRequest, ActionSpec};

@@ -1,7 +1,10 @@
 //! One `prepare`: resolve the inputs, validate config and kit, stage a copy, let the
 //! target edit it, swap it into place, describe the result.
 
+use std::any::Any;
 use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
 
 use crate::config::RuntimeConfig;
 use crate::error::{Error, Result};
@@ -13,7 +16,7 @@ use crate::registry::{Registry, TargetRef};
 use crate::release::NvflareRelease;
 use crate::report::Outcome;
 use crate::staged::StagedKit;
-use crate::target::DynTarget;
+use crate::target::{DynTarget, RuntimeName};
 
 /// The command-line inputs of `prepare`, as given.
 #[derive(Debug, Clone, Default)]
@@ -67,9 +70,113 @@ fn non_empty(value: &Option<String>) -> Option<&str> {
     value.as_deref().filter(|v| !v.is_empty())
 }
 
+/// Everything `prepare` checked before writing anything: the inputs resolved, the
+/// config and kit valid, the output allowed. [`execute`] writes it; a dry run builds it
+/// elsewhere ([`crate::plan`]).
+pub struct Checked {
+    /// The input kit.
+    pub kit: PathBuf,
+    pub kit_info: KitInfo,
+    /// The final output path.
+    pub output: PathBuf,
+    config: RuntimeConfig,
+    target: TargetRef,
+    target_config: Box<dyn Any + Send + Sync>,
+    /// The input kit's parsed `resources.json.default`.
+    resources: Map<String, Value>,
+}
+
+impl Checked {
+    /// The names the site would take in the runtime (see [`crate::RuntimeTarget::runtime_names`]).
+    pub fn runtime_names(&self) -> Result<Vec<RuntimeName>> {
+        self.target.runtime_names(&self.kit_info, self.target_config.as_ref())
+    }
+
+    /// The result fields of a run that wrote the output.
+    pub fn describe(&self) -> Result<Outcome> {
+        self.target
+            .describe(&self.kit_info, self.target_config.as_ref(), &self.output)
+    }
+
+    /// Refuses (through every linked target's guard) to replace an existing output that
+    /// must not go yet.
+    pub fn guard_replace(&self, registry: &Registry) -> Result<()> {
+        if self.output.is_dir() {
+            for entry in registry.linked() {
+                entry.target.guard_replace(&self.output)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies the kit into `dir` (an empty directory), lets the target edit the copy and
+    /// writes the receipt: the finished output, not yet in place.
+    pub fn build_into(&self, dir: &Path, registry: &Registry, warnings: &mut Vec<String>) -> Result<()> {
+        let target = &self.target;
+        output::copy_kit(&self.kit, dir, &target.copy_skips())?;
+        tracing::debug!("kit copied to staging");
+        let known_launchers = registry.launchers();
+        let staged_info = KitInfo {
+            kit_dir: dir.to_path_buf(),
+            ..self.kit_info.clone()
+        };
+        let release = self.config.release;
+        let mut staged = StagedKit::new(
+            staged_info,
+            self.kit.clone(),
+            self.output.clone(),
+            &known_launchers,
+            warnings,
+            release,
+        )
+        .with_resources(self.resources.clone());
+        target.prepare_staged(&mut staged, self.target_config.as_ref())?;
+        staged.flush()?;
+        // Last, so that it describes the finished tree; it is what marks the output as ours.
+        Receipt::of_tree(
+            dir,
+            &ReceiptSource {
+                runtime: target.name(),
+                nvflare_release: Some(release.as_str()),
+                kit: &self.kit_info,
+                input_kit: &self.kit,
+                config_path: &self.config.path,
+                config_sha256: &self.config.sha256,
+            },
+        )?
+        .write(dir)
+    }
+}
+
 /// Runs one prepare. Warnings are appended to `warnings` as they arise, also when the
 /// prepare fails afterwards.
 pub fn prepare(request: &PrepareRequest, registry: &Registry, warnings: &mut Vec<String>) -> Result<Prepared> {
+    let checked = check(request, registry, &mut None)?;
+    execute(checked, registry, warnings)
+}
+
+/// Writes a checked prepare: stages the copy beside the output, under the output's lock,
+/// and swaps it into place.
+pub fn execute(checked: Checked, registry: &Registry, warnings: &mut Vec<String>) -> Result<Prepared> {
+    let staging = Staging::create(&checked.output)?;
+    // Under the output's lock, which an action that changes the output (`k8s stage`)
+    // holds too: what the guard sees cannot change before the swap.
+    checked.guard_replace(registry)?;
+    checked.build_into(staging.path(), registry, warnings)?;
+    staging.commit(&checked.output)?;
+    tracing::debug!(output = %checked.output.display(), "output replaced");
+    let outcome = checked.describe()?;
+    Ok(Prepared {
+        kit: checked.kit_info,
+        output: checked.output,
+        outcome,
+    })
+}
+
+/// Everything `prepare` checks before it writes: arguments, config, release, kit and
+/// output rules. `runtime` is set as soon as the config names a known runtime (so that a
+/// later failure can still say which runtime the kit was for).
+pub fn check(request: &PrepareRequest, registry: &Registry, runtime: &mut Option<String>) -> Result<Checked> {
     let (positional, flag) = (non_empty(&request.kit), non_empty(&request.kit_flag));
     if positional.is_some() && flag.is_some() {
         return Err(Error::invalid_args(
@@ -109,6 +216,7 @@ pub fn prepare(request: &PrepareRequest, registry: &Registry, warnings: &mut Vec
         ))
     })?;
     let target = entry.target;
+    *runtime = Some(target.name().to_string());
     if let Some(release) = release_override {
         config.release = release;
     }
@@ -133,54 +241,14 @@ pub fn prepare(request: &PrepareRequest, registry: &Registry, warnings: &mut Vec
     let (kit_info, resources) = inspect(&kit)?;
     tracing::debug!(role = kit_info.role.as_str(), name = %kit_info.name, org = %kit_info.org, "kit valid");
     output::check_output(&kit, &output)?;
-
-    let staging = Staging::create(&output)?;
-    // Under the output's lock, which an action that changes the output (`k8s stage`)
-    // holds too: what the guard sees cannot change before the swap.
-    if output.is_dir() {
-        for entry in registry.linked() {
-            entry.target.guard_replace(&output)?;
-        }
-    }
-    output::copy_kit(&kit, staging.path(), &target.copy_skips())?;
-    tracing::debug!("kit copied to staging");
-    let known_launchers = registry.launchers();
-    let staged_info = KitInfo {
-        kit_dir: staging.path().to_path_buf(),
-        ..kit_info.clone()
-    };
-    let mut staged = StagedKit::new(
-        staged_info,
-        kit.clone(),
-        output.clone(),
-        &known_launchers,
-        warnings,
-        release,
-    )
-    .with_resources(resources);
-    target.prepare_staged(&mut staged, target_config.as_ref())?;
-    staged.flush()?;
-    // Last, so that it describes the finished tree; it is what marks the output as ours.
-    Receipt::of_tree(
-        staging.path(),
-        &ReceiptSource {
-            runtime: target.name(),
-            nvflare_release: Some(release.as_str()),
-            kit: &kit_info,
-            input_kit: &kit,
-            config_path: &config.path,
-            config_sha256: &config.sha256,
-        },
-    )?
-    .write(staging.path())?;
-    staging.commit(&output)?;
-    tracing::debug!(output = %output.display(), "output replaced");
-
-    let outcome = target.describe(&kit_info, target_config.as_ref(), &output)?;
-    Ok(Prepared {
-        kit: kit_info,
+    Ok(Checked {
+        kit,
+        kit_info,
         output,
-        outcome,
+        config,
+        target,
+        target_config,
+        resources,
     })
 }
 

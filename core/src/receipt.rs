@@ -120,13 +120,22 @@ pub fn mode_text(mode: u32) -> String {
 
 /// The entries of the tree at `root`, except the receipt itself, sorted by path.
 pub fn describe_tree(root: &Path) -> Result<Vec<ReceiptEntry>> {
+    walk(root, false)
+}
+
+/// Every entry of the tree at `root`, the receipt included, sorted by path.
+pub fn describe_all(root: &Path) -> Result<Vec<ReceiptEntry>> {
+    walk(root, true)
+}
+
+fn walk(root: &Path, with_receipt: bool) -> Result<Vec<ReceiptEntry>> {
     let mut entries = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for item in fs::read_dir(&dir).map_err(|e| io_error(&dir, e))? {
             let path = item.map_err(|e| io_error(&dir, e))?.path();
             let relative = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().into_owned();
-            if relative == RECEIPT_FILE {
+            if relative == RECEIPT_FILE && !with_receipt {
                 continue;
             }
             let meta = fs::symlink_metadata(&path).map_err(|e| io_error(&path, e))?;

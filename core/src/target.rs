@@ -68,7 +68,17 @@ pub trait RuntimeTarget: Send + Sync + 'static {
     fn emit_artifacts(&self, kit: &mut StagedKit<'_>, config: &Self::Config) -> Result<()>;
 
     /// The result fields printed after success, in order. `output` is the final path.
+    /// Fields named `*_command` are the next steps (start the site, install the chart):
+    /// the `--all` summary shows them for each kit.
     fn describe(&self, kit: &KitInfo, config: &Self::Config, output: &Path) -> Outcome;
+
+    /// The names the site takes in the runtime that must differ between the sites of
+    /// one federation (a container name, a Helm release), each with what kind of name it
+    /// is and where it must be unique. `prepare --all` refuses a federation in which two
+    /// kits would take the same one. Default: none.
+    fn runtime_names(&self, _kit: &KitInfo, _config: &Self::Config) -> Vec<RuntimeName> {
+        Vec::new()
+    }
 
     /// Other words that name this runtime in action commands (`flare-deploy k8 stage`);
     /// configs use the name only.
@@ -125,6 +135,44 @@ pub trait DynTarget: Send + Sync {
     fn validate_config(&self, config: &RuntimeConfig) -> Result<Box<dyn Any + Send + Sync>>;
     fn prepare_staged(&self, kit: &mut StagedKit<'_>, config: &(dyn Any + Send + Sync)) -> Result<()>;
     fn describe(&self, kit: &KitInfo, config: &(dyn Any + Send + Sync), output: &Path) -> Result<Outcome>;
+    /// See [`RuntimeTarget::runtime_names`].
+    fn runtime_names(&self, _kit: &KitInfo, _config: &(dyn Any + Send + Sync)) -> Result<Vec<RuntimeName>> {
+        Ok(Vec::new())
+    }
+}
+
+/// A name a site takes in its runtime: `kind` says which name (e.g. `Helm release name`),
+/// `scope` where it must be unique when that is narrower than the runtime (e.g.
+/// `namespace 'nvflare'`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RuntimeName {
+    pub kind: String,
+    pub scope: Option<String>,
+    pub name: String,
+}
+
+impl RuntimeName {
+    pub fn new(kind: impl Into<String>, name: impl Into<String>) -> Self {
+        RuntimeName {
+            kind: kind.into(),
+            scope: None,
+            name: name.into(),
+        }
+    }
+
+    /// The same name, unique only within `scope`.
+    pub fn within(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// `Helm release name 'x' (namespace 'y')`.
+    pub fn describe(&self) -> String {
+        match &self.scope {
+            Some(scope) => format!("{} '{}' ({scope})", self.kind, self.name),
+            None => format!("{} '{}'", self.kind, self.name),
+        }
+    }
 }
 
 fn typed<'c, C: 'static>(name: &str, config: &'c (dyn Any + Send + Sync)) -> Result<&'c C> {
@@ -178,6 +226,10 @@ impl<T: RuntimeTarget> DynTarget for T {
     fn describe(&self, kit: &KitInfo, config: &(dyn Any + Send + Sync), output: &Path) -> Result<Outcome> {
         let config = typed::<T::Config>(RuntimeTarget::name(self), config)?;
         Ok(RuntimeTarget::describe(self, kit, config, output))
+    }
+    fn runtime_names(&self, kit: &KitInfo, config: &(dyn Any + Send + Sync)) -> Result<Vec<RuntimeName>> {
+        let config = typed::<T::Config>(RuntimeTarget::name(self), config)?;
+        Ok(RuntimeTarget::runtime_names(self, kit, config))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use flare_deploy_core::naming::{is_dns1035_label, stable_k8s_name};
+use flare_deploy_core::naming::{docker_container_name, is_dns1035_label, stable_digest, stable_k8s_name};
 use flare_deploy_core::shell;
 use proptest::prelude::*;
 
@@ -80,11 +80,27 @@ proptest! {
         }
     }
 
+    /// What does hold for two names: distinct valid labels stay distinct (they map to
+    /// themselves), and a name that is changed ends in the digest of its own raw form, so
+    /// it never equals the mapping of a different name that is changed the same way
+    /// unless their digests collide. Distinct names in general can collide: see
+    /// `a_valid_name_can_collide_with_a_sanitised_one` (and `prepare --all` refuses such
+    /// a federation).
     #[test]
-    fn distinct_raw_names_give_distinct_k8s_names(a in "\\PC{0,70}", b in "\\PC{0,70}") {
-        prop_assume!(a != b);
-        prop_assert_ne!(stable_k8s_name(&a, 63), stable_k8s_name(&b, 63));
-        prop_assert_ne!(stable_k8s_name(&a, 53), stable_k8s_name(&b, 53));
+    fn valid_names_stay_distinct_and_changed_names_carry_their_digest(
+        a in prop_oneof!["[a-z][a-z0-9-]{0,20}[a-z0-9]", "\\PC{0,70}"],
+        b in "[a-z][a-z0-9-]{0,20}[a-z0-9]",
+    ) {
+        for max in [53usize, 63] {
+            let name = stable_k8s_name(&a, max);
+            if name != a {
+                let suffix = format!("-{}", stable_digest(&a));
+                prop_assert!(name.ends_with(&suffix), "{name:?} from {a:?}");
+            }
+            if a != b && a.chars().count() <= max && is_dns1035_label(&a) {
+                prop_assert_ne!(stable_k8s_name(&a, max), stable_k8s_name(&b, max));
+            }
+        }
     }
 
     #[test]
@@ -92,4 +108,18 @@ proptest! {
         prop_assert_eq!(bash_echo(&shell::quote(&text)), text.as_bytes().to_vec());
         prop_assert_eq!(bash_echo(&shell::double_quote(&text)), text.as_bytes().to_vec());
     }
+}
+
+/// The property that does not hold: different site names can give one Kubernetes name.
+/// `Site_1` is not a label, so it becomes `site-1-<digest of "Site_1">`, which is itself
+/// a valid label and so maps to itself. Docker container names collide the same way.
+#[test]
+fn a_valid_name_can_collide_with_a_sanitised_one() {
+    let sanitised = stable_k8s_name("Site_1", 63);
+    assert_eq!(sanitised, "site-1-ab7f9d10");
+    assert_eq!(stable_k8s_name("site-1-ab7f9d10", 63), sanitised);
+    assert_eq!(stable_k8s_name("Site_1", 53), stable_k8s_name("site-1-ab7f9d10", 53));
+    let container = docker_container_name("site 1");
+    assert_ne!(container, "site 1");
+    assert_eq!(docker_container_name(&container), container);
 }

@@ -110,7 +110,7 @@ pub fn validate(config: &RuntimeConfig) -> Result<DockerConfig> {
     let v2_9 = config.release >= NvflareRelease::V2_9;
     let root = &config.root;
     allowed_keys(root, &["runtime", "parent", "job_launcher"], "docker config")?;
-    let parent = required_section(root, "parent")?;
+    let parent = required_section(root, "parent", "parent.docker_image")?;
     let job_launcher = optional_section(root, "job_launcher")?;
     let parent_keys: &[&str] = if v2_9 {
         &["docker_image", "network", "internal_connection_security"]

@@ -7,8 +7,10 @@ mod script;
 
 use std::path::Path;
 
+use flare_deploy_core::naming::docker_container_name;
 use flare_deploy_core::patch::scripts::ALWAYS_REPLACED;
 use flare_deploy_core::prepare::display_path;
+use flare_deploy_core::target::RuntimeName;
 use flare_deploy_core::{shell, LauncherClass, Outcome, Result, Role, RuntimeConfig, RuntimeTarget, StagedKit};
 use flare_deploy_core::{KitInfo, WORKSPACE_MOUNT_PATH};
 use serde_json::{Map, Value};
@@ -88,6 +90,14 @@ impl RuntimeTarget for DockerTarget {
         let text = script::render(&kit.info, config, kit.release)?;
         kit.write_file(&format!("startup/{START_SCRIPT}"), &text, true)?;
         Ok(())
+    }
+
+    /// The parent container's name: two sites with one name cannot run on one host.
+    fn runtime_names(&self, kit: &KitInfo, _config: &DockerConfig) -> Vec<RuntimeName> {
+        vec![RuntimeName::new(
+            "Docker container name",
+            docker_container_name(&kit.name),
+        )]
     }
 
     fn describe(&self, kit: &KitInfo, _config: &DockerConfig, output: &Path) -> Outcome {

@@ -210,7 +210,7 @@ pub fn validate(config: &RuntimeConfig) -> Result<K8sConfig> {
         &["runtime", "namespace", "server_service_name", "parent", "job_launcher"],
         "k8s config",
     )?;
-    let parent = required_section(root, "parent")?;
+    let parent = required_section(root, "parent", "parent.docker_image")?;
     let job = optional_section(root, "job_launcher")?;
     let security_key: &[&str] = if v2_9 { &["internal_connection_security"] } else { &[] };
     allowed_keys(

@@ -19,6 +19,7 @@ use std::path::Path;
 use flare_deploy_core::naming::stable_k8s_name;
 use flare_deploy_core::patch::scripts::ALWAYS_REPLACED;
 use flare_deploy_core::prepare::display_path;
+use flare_deploy_core::target::RuntimeName;
 use flare_deploy_core::{
     action, shell, ActionContext, ActionSpec, KitInfo, LauncherClass, NvflareRelease, Outcome, Result, Role,
     RuntimeConfig, RuntimeTarget, StagedKit,
@@ -158,6 +159,22 @@ impl RuntimeTarget for K8sTarget {
             actions::UNSTAGE => unstage::run(context),
             other => Err(action::undeclared("k8s", other)),
         }
+    }
+
+    /// The names the chart gives the site's objects, per namespace: the Helm release, the
+    /// Deployment (and its ServiceAccount and Role) and the Service.
+    fn runtime_names(&self, kit: &KitInfo, config: &K8sConfig) -> Vec<RuntimeName> {
+        let namespace = format!("namespace '{}'", config.namespace);
+        let object = stable_k8s_name(&kit.name, chart::NAME_MAX);
+        let service = match kit.role {
+            Role::Server => config.server_service_name.clone(),
+            _ => object.clone(),
+        };
+        vec![
+            RuntimeName::new("Helm release name", release_name(&kit.name)).within(&namespace),
+            RuntimeName::new("Kubernetes Deployment name", object).within(&namespace),
+            RuntimeName::new("Kubernetes Service name", service).within(&namespace),
+        ]
     }
 
     fn describe(&self, kit: &KitInfo, config: &K8sConfig, output: &Path) -> Outcome {
