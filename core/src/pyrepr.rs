@@ -50,14 +50,35 @@ pub fn str_repr(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || (0x7f..0xa0).contains(&(c as u32)) => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
+            c if !is_printable(c) => match c as u32 {
+                n @ 0..=0xff => out.push_str(&format!("\\x{n:02x}")),
+                n @ 0x100..=0xffff => out.push_str(&format!("\\u{n:04x}")),
+                n => out.push_str(&format!("\\U{n:08x}")),
+            },
             c => out.push(c),
         }
     }
     out.push(quote);
     out
+}
+
+/// Python's `str.isprintable()` for one character: everything but the Unicode
+/// categories Other (Cc, Cf, Cs, Co, Cn) and Separator (Zl, Zp, Zs), the ASCII space
+/// excepted. (Python 3.11 uses Unicode 14; characters assigned since may differ.)
+fn is_printable(c: char) -> bool {
+    use unicode_general_category::{get_general_category, GeneralCategory as G};
+    c == ' '
+        || !matches!(
+            get_general_category(c),
+            G::Control
+                | G::Format
+                | G::Surrogate
+                | G::PrivateUse
+                | G::Unassigned
+                | G::LineSeparator
+                | G::ParagraphSeparator
+                | G::SpaceSeparator
+        )
 }
 
 /// Python's `repr(sorted(keys))`. Python cannot sort mixed types (the reference crashes);
@@ -96,5 +117,22 @@ mod tests {
         assert_eq!(str_repr("it's"), "\"it's\"");
         assert_eq!(str_repr("a'b\"c"), "'a\\'b\"c'");
         assert_eq!(str_repr("back\\slash"), "'back\\\\slash'");
+    }
+
+    #[test]
+    fn non_printable_unicode_is_escaped_like_python() {
+        // Expected values printed by CPython 3.11's repr().
+        for (raw, python) in [
+            ("nbsp\u{a0}x", "'nbsp\\xa0x'"),
+            ("a\u{3000}b", "'a\\u3000b'"),
+            ("soft\u{ad}hy", "'soft\\xadhy'"),
+            ("zw\u{200b}j", "'zw\\u200bj'"),
+            ("bom\u{feff}", "'bom\\ufeff'"),
+            ("ls\u{2028}ps\u{2029}", "'ls\\u2028ps\\u2029'"),
+            ("tag\u{e0001}", "'tag\\U000e0001'"),
+            ("caf\u{e9} \u{4e2d}", "'caf\u{e9} \u{4e2d}'"),
+        ] {
+            assert_eq!(str_repr(raw), python, "{raw:?}");
+        }
     }
 }

@@ -171,6 +171,44 @@ pub fn prepare_for_release(kit: &Path, config: &Path, out: &Path, release: &str)
     )
 }
 
+/// The argv of `prepare <kit> --config <config> --output <output>`.
+pub fn prepare_argv(kit: &Path, config: &Path, output: &Path) -> Vec<std::ffi::OsString> {
+    [
+        OsStr::new("prepare"),
+        kit.as_os_str(),
+        OsStr::new("--config"),
+        config.as_os_str(),
+        OsStr::new("--output"),
+        output.as_os_str(),
+    ]
+    .iter()
+    .map(|a| a.to_os_string())
+    .collect()
+}
+
+/// Runs `prepare <kit> --config <config> --output <output> [extra]` with `env`.
+pub fn prepare_with(kit: &Path, config: &Path, output: &Path, extra: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut argv = prepare_argv(kit, config, output);
+    argv.extend(extra.iter().map(std::ffi::OsString::from));
+    run_in(None, &argv, env)
+}
+
+/// The argv of `prepare --all <dir> --config <config> --output-root <out_root>`.
+pub fn prepare_all_argv(dir: &Path, config: &Path, out_root: &Path) -> Vec<std::ffi::OsString> {
+    [
+        OsStr::new("prepare"),
+        OsStr::new("--all"),
+        dir.as_os_str(),
+        OsStr::new("--config"),
+        config.as_os_str(),
+        OsStr::new("--output-root"),
+        out_root.as_os_str(),
+    ]
+    .iter()
+    .map(|a| a.to_os_string())
+    .collect()
+}
+
 /// Runs `flare-deploy` with exactly `args` (no release added).
 pub fn run_exact<I, S>(cwd: Option<&Path>, args: I, env: &[(&str, &str)]) -> Run
 where

@@ -343,3 +343,28 @@ pub fn write(path: &Path, text: &str, mode: u32) {
     std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
+
+/// A provisioned federation under `<root>/prod_00` of project `p`: the server `server1`,
+/// one client kit for each of `clients` and, when `admin`, the admin kit `admin@x.com`.
+pub fn federation(root: &Path, clients: &[&str], admin: bool) -> PathBuf {
+    let dir = root.join("prod_00");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let project = Project::new("p");
+    project.server("server1").build(&dir);
+    for name in clients {
+        project.client(name).build(&dir);
+    }
+    if admin {
+        project.admin("admin@x.com").build(&dir);
+    }
+    dir
+}
+
+/// The component of a `resources.json` document with the given `id`, if any.
+pub fn component<'a>(resources: &'a Value, id: &str) -> Option<&'a Value> {
+    resources["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .find(|c| c["id"] == id)
+}

@@ -4,6 +4,8 @@
 pub mod fsutil;
 pub mod harness;
 pub mod kitgen;
+pub mod oracle;
+pub mod ports;
 pub mod provision;
 pub mod snapshot;
 pub mod stub_docker;

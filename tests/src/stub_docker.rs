@@ -2,7 +2,7 @@
 //! records every invocation's argv, so tests see exactly what the script would run.
 //!
 //! [`run_script`] runs with the stub's defaults; [`Stub`] sets what the stub answers
-//! (docker context, daemon check, existing network, the 2.9 daemon-host socket probe),
+//! (docker context, daemon check, existing networks, the 2.9 daemon-host socket probe),
 //! extra stub programs (e.g. `uname`), the working directory and bash options.
 
 use std::path::{Path, PathBuf};
@@ -16,8 +16,12 @@ const STUB_DOCKER: &str = r#"#!/usr/bin/env bash
 #   context show     prints DOCKER_STUB_CONTEXT (nothing when unset)
 #   context inspect  prints DOCKER_STUB_CONTEXT_HOST (exit 1 when unset)
 #   info             exits DOCKER_STUB_INFO_RC (0)
-#   network inspect  exits 0 when DOCKER_STUB_NETWORK_EXISTS=1, else 1 (so the script
-#                    creates the network)
+#   network inspect  exits 0 when DOCKER_STUB_NETWORK_EXISTS=1 or when the name is one
+#                    of the lines of DOCKER_STUB_NETWORKS (exact match), else 1 (so the
+#                    script creates the network)
+#   network ls       a header, then a line for each name in DOCKER_STUB_NETWORKS that
+#                    contains the `--filter name=X` value (Docker's filter is a substring
+#                    match), as the reference's `network ls | grep -w` probe reads it
 #   container inspect  exits 0 when DOCKER_STUB_CONTAINER_EXISTS=1, else 1 (no parent
 #                    container of that name runs yet)
 #   run --entrypoint (the socket probe) prints DOCKER_STUB_PROBE_OUTPUT and exits
@@ -45,7 +49,28 @@ case "${1:-} ${2:-}" in
     "info "*) exit "${DOCKER_STUB_INFO_RC:-0}" ;;
     "network inspect")
         if [ "${DOCKER_STUB_NETWORK_EXISTS:-}" = 1 ]; then exit 0; fi
+        while IFS= read -r existing; do
+            if [ -n "$existing" ] && [ "$existing" = "${3:-}" ]; then exit 0; fi
+        done <<< "${DOCKER_STUB_NETWORKS:-}"
         exit 1
+        ;;
+    "network ls")
+        filter=""
+        shift 2
+        while [ $# -gt 0 ]; do
+            case "$1" in
+                --filter | -f) filter=${2#name=}; shift 2 ;;
+                --filter=*) filter=${1#--filter=}; filter=${filter#name=}; shift ;;
+                *) shift ;;
+            esac
+        done
+        printf 'NETWORK ID     NAME      DRIVER    SCOPE\n'
+        while IFS= read -r existing; do
+            if [ -n "$existing" ] && [[ "$existing" == *"$filter"* ]]; then
+                printf '0123456789ab   %s   bridge    local\n' "$existing"
+            fi
+        done <<< "${DOCKER_STUB_NETWORKS:-}"
+        exit 0
         ;;
     "container inspect")
         if [ "${DOCKER_STUB_CONTAINER_EXISTS:-}" = 1 ]; then exit 0; fi
@@ -77,7 +102,7 @@ exit 0
 "#;
 
 /// Variables the script or the stub read; cleared so the host's values never leak in.
-const CLEARED_ENV: [&str; 13] = [
+const CLEARED_ENV: [&str; 14] = [
     "NVFL_P_IMAGE",
     "NVFL_DOCKER_SOCK",
     "NVFL_DOCKER_SOCK_GID",
@@ -87,6 +112,7 @@ const CLEARED_ENV: [&str; 13] = [
     "DOCKER_STUB_CONTEXT_HOST",
     "DOCKER_STUB_INFO_RC",
     "DOCKER_STUB_NETWORK_EXISTS",
+    "DOCKER_STUB_NETWORKS",
     "DOCKER_STUB_CONTAINER_EXISTS",
     "DOCKER_STUB_PROBE_OUTPUT",
     "DOCKER_STUB_PROBE_RC",
@@ -171,6 +197,12 @@ impl Stub {
     /// `docker network inspect` finds the network.
     pub fn network_exists(self) -> Self {
         self.env("DOCKER_STUB_NETWORK_EXISTS", "1")
+    }
+
+    /// `docker network inspect NAME` finds exactly the networks named in `names` (no
+    /// prefix or pattern matching), and no other.
+    pub fn networks(self, names: &[&str]) -> Self {
+        self.env("DOCKER_STUB_NETWORKS", &names.join("\n"))
     }
 
     /// `docker container inspect` finds a container (the site's parent already runs).

@@ -257,7 +257,9 @@ fn expected_rows(fed: &Federation) -> Vec<[String; 4]> {
             let (runtime, result) = match k.expect {
                 Expect::Ok(runtime) => (runtime.to_string(), "ok".to_string()),
                 Expect::Skipped => ("-".to_string(), "skipped (admin kit)".to_string()),
-                Expect::Failed(code) => ("-".to_string(), code.to_string()),
+                // The runtime is known once the kit's config loaded; the federations
+                // checked with this table all use docker.yaml.
+                Expect::Failed(code) => ("docker".to_string(), code.to_string()),
             };
             [k.name.clone(), k.role.to_string(), runtime, result]
         })
@@ -356,6 +358,14 @@ fn txt_summary_of_a_federation_with_one_broken_kit() {
     );
     let mut warned = BTreeSet::new();
     for line in rest {
+        // Each prepared kit's next steps (tests/tests/batch_summary.rs checks them).
+        if let Some((kit, _)) = line
+            .split_once(": ")
+            .filter(|(_, step)| step.starts_with("output: ") || step.starts_with("start_command: "))
+        {
+            assert!(kit_names.contains(&kit), "next step of an unknown kit: {line:?}");
+            continue;
+        }
         let (kit, warning) = line
             .split_once(": Warning: ")
             .unwrap_or_else(|| panic!("unexpected line after the counts: {line:?}"));
@@ -923,7 +933,19 @@ fn conflicting_and_dependent_flags_are_usage_errors() {
                 run.code, run.stdout
             ));
         }
-        if out.exists() || kit.join("prepared").exists() {
+        let written = out.exists() || kit.join("prepared").exists();
+        if written {
+            failures.push(format!("{label} (json): an output was written"));
+        }
+        let diff = Snapshot::take(&fed.dir, &[]).diff(&before);
+        if !diff.is_empty() {
+            failures.push(format!(
+                "{label} (json): federation folder changed:\n{}",
+                diff.join("\n")
+            ));
+        }
+        if written || !diff.is_empty() {
+            // Start the next check from a clean state.
             let _ = fs::remove_dir_all(&out);
             let _ = fs::remove_dir_all(kit.join("prepared"));
             before = Snapshot::take(&fed.dir, &[]);

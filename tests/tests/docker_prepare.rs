@@ -14,7 +14,7 @@ use flare_deploy_tests::kitgen::{
     self, CLIENT_PROCESS_LAUNCHER, DOCKER_CLIENT_LAUNCHER, DOCKER_SERVER_LAUNCHER, GPU_RESOURCE_CONSUMER,
     GPU_RESOURCE_MANAGER, PASSTHROUGH_RESOURCE_MANAGER, SERVER_PROCESS_LAUNCHER,
 };
-use flare_deploy_tests::{flare_deploy, Kit, Project, Run, Snapshot};
+use flare_deploy_tests::{flare_deploy, oracle, Kit, Project, Run, Snapshot};
 use serde_json::{json, Value};
 
 const WORKSPACE: &str = "/var/tmp/nvflare/workspace";
@@ -62,20 +62,50 @@ fn prepare_client(root: &Path, kit: &Kit, config_yaml: &str) -> (PathBuf, Run) {
     (output, run)
 }
 
-/// Python `json.dumps(value, indent=4) + "\n"` for ASCII-only documents: serde's pretty
-/// printer with the indentation doubled.
-fn py_json(value: &Value) -> String {
-    let pretty = serde_json::to_string_pretty(value).expect("json");
-    let mut out = String::new();
-    for line in pretty.lines() {
-        let body = line.trim_start_matches(' ');
-        let indent = line.len() - body.len();
-        out.push_str(&" ".repeat(indent * 2));
-        out.push_str(body);
-        out.push('\n');
+/// JSON files the reference writes with `json.dumps(data, indent=4) + "\n"`. Each file is
+/// checked at once for its content and key order and its layout (4-space steps, ASCII,
+/// one final newline); [`PythonJson::finish`] then compares every file of the test byte
+/// for byte with what the installed NVFlare's own `_write_json` writes (one process).
+#[derive(Default)]
+struct PythonJson {
+    files: Vec<(String, String, Value)>,
+}
+
+impl PythonJson {
+    #[track_caller]
+    fn check(&mut self, path: &Path, expected: Value, context: &str) {
+        let label = format!("{} {context}", path.display());
+        let text = read(path);
+        let parsed: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{label} is not JSON ({e}):\n{text}"));
+        // Compact texts compare key order too (map equality ignores it).
+        assert_eq!(
+            serde_json::to_string(&parsed).expect("json"),
+            serde_json::to_string(&expected).expect("json"),
+            "{label}"
+        );
+        assert!(text.is_ascii() && text.ends_with("}\n"), "{label}:\n{text}");
+        for line in text.lines() {
+            let body = line.trim_start_matches(' ');
+            assert_eq!((line.len() - body.len()) % 4, 0, "{label}: indentation of {line:?}");
+            assert!(!body.is_empty() && !body.ends_with(' '), "{label}: {line:?}");
+        }
+        self.files.push((label, text, expected));
     }
-    assert!(out.is_ascii(), "py_json is only for ASCII documents");
-    out
+
+    /// The byte-for-byte comparison with NVFlare 2.8.1's writer (reported as skipped when
+    /// its venv is missing).
+    fn finish(self) {
+        let Some(reference) = oracle::nvflare_2_8() else {
+            return;
+        };
+        let documents: Vec<Value> = self.files.iter().map(|(_, _, doc)| doc.clone()).collect();
+        let written = reference.write_json(&documents);
+        assert_eq!(written.len(), self.files.len());
+        for ((label, text, _), want) in self.files.iter().zip(&written) {
+            assert_eq!(text, want, "{label} differs from what NVFlare's _write_json writes");
+        }
+    }
 }
 
 /// Every path under `dir`, relative, directories with a trailing `/`.
@@ -368,6 +398,7 @@ fn is_docker_container_name(name: &str) -> bool {
 
 #[test]
 fn client_kit_is_copied_and_patched_for_docker() {
+    let mut json_files = PythonJson::default();
     let (_tmp, root) = tempdir();
     let kit = Project::new("proj").client("site-1").build(&root);
     // Like the reference tests: the config lives next to the output as `<output>.yaml`.
@@ -443,9 +474,10 @@ fn client_kit_is_copied_and_patched_for_docker() {
         "default_job_container_kwargs": {"shm_size": "1g"},
         "default_job_env": {"NVFL_MODE": "prod"}
     });
-    assert_eq!(
-        read(&output.join("local/resources.json.default")),
-        py_json(&expected_client_resources(launcher_args))
+    json_files.check(
+        &output.join("local/resources.json.default"),
+        expected_client_resources(launcher_args),
+        "",
     );
     let resources = kitgen::read_json(&output.join("local/resources.json.default"));
     let ids: Vec<&str> = resources["components"]
@@ -486,6 +518,7 @@ fn client_kit_is_copied_and_patched_for_docker() {
     assert_eq!(run.stdout, format!("{WARN_RESOURCE_MANAGER}\n{}", txt_result(&fields)));
     assert_eq!(run.stderr, "");
     assert!(entries_starting_with(&root.join("prepared-kits"), ".site-1-docker.prepare-").is_empty());
+    json_files.finish();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -537,6 +570,7 @@ fn txt_result_lines_follow_the_warnings_on_stdout() {
 
 #[test]
 fn real_provisioned_server_prints_no_warning_and_results_in_order() {
+    let mut json_files = PythonJson::default();
     let (_tmp, root) = tempdir();
     let kit = Project::new("proj").server("server1").build(&root);
     let config = write_file(&root.join("docker.yaml"), MINIMAL_CONFIG);
@@ -559,11 +593,13 @@ fn real_provisioned_server_prints_no_warning_and_results_in_order() {
             assert_eq!(run.stdout.lines().count(), 1);
         }
         assert_eq!(run.stderr, "", "no warning for a real provisioned server");
-        assert_eq!(
-            read(&output.join("local/resources.json.default")),
-            py_json(&expected_server_resources())
+        json_files.check(
+            &output.join("local/resources.json.default"),
+            expected_server_resources(),
+            "",
         );
     }
+    json_files.finish();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -691,6 +727,7 @@ fn hostile_site_name_is_escaped_in_echo_and_sanitised_for_the_container() {
 
 #[test]
 fn server_storage_is_relocated_into_the_mounted_workspace() {
+    let mut json_files = PythonJson::default();
     let (_tmp, root) = tempdir();
     let kit = Project::new("proj").server("server1").build(&root);
     let config = write_file(&root.join("docker.yaml"), MINIMAL_CONFIG);
@@ -712,9 +749,10 @@ fn server_storage_is_relocated_into_the_mounted_workspace() {
         job_manager["args"],
         json!({"uri_root": "/var/tmp/nvflare/workspace/jobs-storage", "job_store_id": "job_store"})
     );
-    assert_eq!(
-        read(&output.join("local/resources.json.default")),
-        py_json(&expected_server_resources())
+    json_files.check(
+        &output.join("local/resources.json.default"),
+        expected_server_resources(),
+        "",
     );
     assert!(!output.join("local/resources.json").exists());
     assert!(kit.path("local/resources.json").exists());
@@ -723,6 +761,7 @@ fn server_storage_is_relocated_into_the_mounted_workspace() {
         kit.read_json("local/resources.json.default"),
         kitgen::provisioned_server_resources()
     );
+    json_files.finish();
 }
 
 #[test]
@@ -825,22 +864,42 @@ fn org_comes_from_the_certificate_without_sub_start() {
 
 #[test]
 fn comm_config_is_created_when_missing() {
+    let mut json_files = PythonJson::default();
     let (_tmp, root) = tempdir();
     let kit = Project::new("proj").client("site-1").build(&root);
     let (output, _) = prepare_client(&root, &kit, MINIMAL_CONFIG);
-    assert_eq!(
-        read(&output.join("local/comm_config.json")),
-        py_json(&json!({
+    json_files.check(
+        &output.join("local/comm_config.json"),
+        json!({
             "allow_adhoc_conns": false,
             "backbone_conn_gen": 2,
             "internal": {"scheme": "tcp", "resources": {"connection_security": "clear", "host": "0.0.0.0"}}
-        }))
+        }),
+        "",
+    );
+    // The reference's layout, stated literally.
+    assert_eq!(
+        read(&output.join("local/comm_config.json")),
+        r#"{
+    "allow_adhoc_conns": false,
+    "backbone_conn_gen": 2,
+    "internal": {
+        "scheme": "tcp",
+        "resources": {
+            "connection_security": "clear",
+            "host": "0.0.0.0"
+        }
+    }
+}
+"#
     );
     assert!(!kit.path("local/comm_config.json").exists());
+    json_files.finish();
 }
 
 #[test]
 fn existing_comm_config_is_patched_in_place() {
+    let mut json_files = PythonJson::default();
     #[rustfmt::skip]
     let cases = [
         // Provisioned shape with mtls: security and port kept; host and scheme replaced.
@@ -857,14 +916,15 @@ fn existing_comm_config_is_patched_in_place() {
         let kit = project.client("site-1").comm_config(input.clone()).build(&root);
         let before = Snapshot::take(&kit.dir, &[]);
         let (output, _) = prepare_client(&root, &kit, MINIMAL_CONFIG);
-        assert_eq!(
-            read(&output.join("local/comm_config.json")),
-            py_json(&expected),
-            "input {input}"
+        json_files.check(
+            &output.join("local/comm_config.json"),
+            expected,
+            &format!("input {input}"),
         );
         Snapshot::take(&kit.dir, &[]).assert_same_as(&before, "input kit");
         assert_eq!(kit.read_json("local/comm_config.json"), input);
     }
+    json_files.finish();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1038,20 +1098,51 @@ fn docker_launcher_of_the_other_role_warns() {
 
 #[test]
 fn resources_without_components_get_them() {
+    let mut json_files = PythonJson::default();
     let (_tmp, root) = tempdir();
     let kit = Project::new("proj")
         .client("site-1")
         .resources(json!({"format_version": 2, "client": {"retry_timeout": 30}}))
         .build(&root);
     let (output, _) = prepare_client(&root, &kit, MINIMAL_CONFIG);
-    assert_eq!(
-        read(&output.join("local/resources.json.default")),
-        py_json(&json!({
+    json_files.check(
+        &output.join("local/resources.json.default"),
+        json!({
             "format_version": 2,
             "client": {"retry_timeout": 30},
             "components": [passthrough(), docker_launcher(DOCKER_CLIENT_LAUNCHER, default_launcher_args())]
-        }))
+        }),
+        "",
     );
+    // The reference's layout, stated literally: empty objects stay `{}` on one line.
+    let literal = r#"{
+    "format_version": 2,
+    "client": {
+        "retry_timeout": 30
+    },
+    "components": [
+        {
+            "id": "resource_manager",
+            "path": "PASSTHROUGH",
+            "args": {}
+        },
+        {
+            "id": "docker_launcher",
+            "path": "LAUNCHER",
+            "args": {
+                "network": "nvflare-network",
+                "default_python_path": "/usr/local/bin/python",
+                "default_job_container_kwargs": {},
+                "default_job_env": {}
+            }
+        }
+    ]
+}
+"#
+    .replace("PASSTHROUGH", PASSTHROUGH_RESOURCE_MANAGER)
+    .replace("LAUNCHER", DOCKER_CLIENT_LAUNCHER);
+    assert_eq!(read(&output.join("local/resources.json.default")), literal);
+    json_files.finish();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1059,6 +1150,7 @@ fn resources_without_components_get_them() {
 
 #[test]
 fn explicit_null_and_empty_sections_mean_the_defaults() {
+    let mut json_files = PythonJson::default();
     let configs = [
         "runtime: docker\nparent:\n  docker_image: img:1\n  network: null\n",
         "runtime: docker\nparent:\n  docker_image: img:1\njob_launcher: null\n",
@@ -1072,10 +1164,10 @@ fn explicit_null_and_empty_sections_mean_the_defaults() {
         let (_tmp, root) = tempdir();
         let kit = project.client("site-1").build(&root);
         let (output, _) = prepare_client(&root, &kit, config_yaml);
-        assert_eq!(
-            read(&output.join("local/resources.json.default")),
-            py_json(&expected_client_resources(default_launcher_args())),
-            "config:\n{config_yaml}"
+        json_files.check(
+            &output.join("local/resources.json.default"),
+            expected_client_resources(default_launcher_args()),
+            &format!("config:\n{config_yaml}"),
         );
         let text = script(&output);
         assert!(
@@ -1084,6 +1176,7 @@ fn explicit_null_and_empty_sections_mean_the_defaults() {
         );
         assert!(text.lines().any(|l| l == "DOCKER_IMAGE=${NVFL_P_IMAGE:-\"img:1\"}"));
     }
+    json_files.finish();
 }
 
 #[test]
@@ -1156,6 +1249,10 @@ fn json_files_escape_non_ascii_and_keep_python_floats() {
         doc["components"][2]["args"]["default_job_env"],
         json!({"LANG_NAME": "é", "EMOJI": "😀"})
     );
+    // The whole file, escapes and float forms included, as NVFlare's writer writes it.
+    let mut json_files = PythonJson::default();
+    json_files.check(&output.join("local/resources.json.default"), doc, "");
+    json_files.finish();
 }
 
 // ---------------------------------------------------------------------------------------

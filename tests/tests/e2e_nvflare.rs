@@ -2,7 +2,9 @@
 //! provision`, prepare the server and client kits for `runtime: docker` with our binary,
 //! and start each parent exactly as its generated `start_docker.sh` would inside the
 //! container, with the prepared kit at /var/tmp/nvflare/workspace in a private mount
-//! namespace per process. No Docker engine is needed.
+//! namespace per process (there `/var/tmp` is a directory of the test's own, so nothing
+//! is written to the host's `/var/tmp`). No Docker engine is needed. Ports come from
+//! `flare_deploy_tests::ports`; a boot that finds its port taken is retried.
 //!
 //! Each release runs on its own: a project provisioned by NVFlare 2.8.1 with kits
 //! prepared for 2.8, and one provisioned by NVFlare 2.9.0 with kits prepared for 2.9
@@ -14,7 +16,6 @@
 //! tests skip with a message; under `CI=true` they fail.
 
 use std::fs::File;
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -22,11 +23,14 @@ use std::time::{Duration, Instant};
 
 use flare_deploy_tests::flare_deploy;
 use flare_deploy_tests::kitgen::read_json;
+use flare_deploy_tests::ports::{self, PortTaken};
 use flare_deploy_tests::stub_docker::{command, run_script};
 use flare_deploy_tests::tools::require_path;
 
 const WORKSPACE: &str = "/var/tmp/nvflare/workspace";
 const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long the processes of a parent may take to end after a clean shutdown.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The prerequisites, or `None` (after saying what is missing) outside CI.
 struct Env {
@@ -83,19 +87,14 @@ fn environment_for(venv: &str, version: &str, release: &'static str) -> Option<E
     })
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 /// A parent process in its own process group; dropping it kills the whole group, so
 /// nothing is left behind when a test fails.
 struct Parent {
     name: String,
     child: Child,
     log: PathBuf,
+    /// The parent's `/var/tmp` (its namespace mounts it there); removed after the parent.
+    _var_tmp: tempfile::TempDir,
 }
 
 impl Parent {
@@ -112,10 +111,33 @@ impl Parent {
 
     /// Polls until `needle` shows in the log; fails if the process exits first.
     fn wait_for_log(&mut self, needle: &str) {
+        if let Err(PortTaken(log)) = self.wait_for_boot(needle, &[]) {
+            panic!("{} could not bind its port:\n{}", self.name, tail(&log));
+        }
+    }
+
+    /// Like [`Parent::wait_for_log`], and until the parent's processes listen on each of
+    /// `listen_ports` (NVFlare logs `Server started` before it binds, and retries a taken
+    /// port); a log saying a port was taken is returned as [`PortTaken`] (the caller
+    /// retries with other ports).
+    fn wait_for_boot(&mut self, needle: &str, listen_ports: &[u16]) -> Result<(), PortTaken> {
         let start = Instant::now();
         while start.elapsed() < BOOT_TIMEOUT {
-            if self.log_text().contains(needle) {
-                return;
+            let log = self.log_text();
+            let group = self.child.id();
+            // Without `ss` the log is all there is to go by.
+            let listening = || {
+                listen_ports
+                    .iter()
+                    .all(|port| ports::listened_by_group(*port, group).unwrap_or(true))
+            };
+            if ports::reports_port_taken(&log) {
+                self.kill_group("-KILL");
+                let _ = self.child.wait();
+                return Err(PortTaken(log));
+            }
+            if log.contains(needle) && listening() {
+                return Ok(());
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!(
@@ -127,7 +149,7 @@ impl Parent {
             std::thread::sleep(Duration::from_millis(250));
         }
         panic!(
-            "{} did not log {needle:?} within {BOOT_TIMEOUT:?}:\n{}",
+            "{} did not log {needle:?} and listen on {listen_ports:?} within {BOOT_TIMEOUT:?}:\n{}",
             self.name,
             tail(&self.log_text())
         );
@@ -151,6 +173,33 @@ impl Parent {
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
+    }
+
+    /// Polls until no process of the group is left; false if some still run at `timeout`.
+    fn wait_group_gone(&self, timeout: Duration) -> bool {
+        let start = Instant::now();
+        while self.group_alive() {
+            if start.elapsed() >= timeout {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        true
+    }
+
+    /// The processes of the group, for a failure message.
+    fn group_processes(&self) -> String {
+        Command::new("ps")
+            .args([
+                "-o",
+                "pid,stat,args",
+                "--no-headers",
+                "-g",
+                &self.child.id().to_string(),
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
     }
 }
 
@@ -225,6 +274,12 @@ fn start_parent(env: &Env, name: &str, prepared: &Path, logs: &Path, extra_env: 
     assert_eq!(spec.command[0], "/usr/local/bin/python3", "{:?}", spec.command);
     let log = logs.join(format!("{name}.log"));
     let out = File::create(&log).expect("log");
+    // The namespace's /var/tmp: the workspace is bound into this directory first, then
+    // the directory (with that mount: --rbind) over /var/tmp, so a workspace that lives
+    // under the host's /var/tmp is still found and nothing is created there.
+    let var_tmp = tempfile::tempdir().expect("tmp");
+    let mount_point = var_tmp.path().join(WORKSPACE.trim_start_matches("/var/tmp/"));
+    std::fs::create_dir_all(&mount_point).expect("mount point");
     let mut cmd = Command::new("setpriv");
     // The parent dies with this test process, whatever ends it.
     cmd.args(["--pdeathsig", "KILL", "--"]);
@@ -232,11 +287,11 @@ fn start_parent(env: &Env, name: &str, prepared: &Path, logs: &Path, extra_env: 
         .arg("--")
         .arg("bash")
         .arg("-c")
-        .arg(format!(
-            "mkdir -p {WORKSPACE} && mount --bind \"$1\" {WORKSPACE} && shift && exec \"$@\""
-        ));
+        .arg("mount --bind \"$1\" \"$2\" && mount --rbind \"$3\" /var/tmp && shift 3 && exec \"$@\"");
     cmd.arg("_")
         .arg(&spec.host_workspace)
+        .arg(&mount_point)
+        .arg(var_tmp.path())
         .arg(&env.python)
         .args(&spec.command[1..]);
     for (k, v) in &spec.env {
@@ -255,6 +310,7 @@ fn start_parent(env: &Env, name: &str, prepared: &Path, logs: &Path, extra_env: 
         name: name.to_string(),
         child,
         log,
+        _var_tmp: var_tmp,
     }
 }
 
@@ -358,19 +414,22 @@ fn prepared_2_9_kits_boot_with_mtls_links_register_and_shut_down() {
 /// Provisions with `env`'s NVFlare, prepares every kit for its release, boots the server
 /// and both clients from the prepared kits, and shuts them down through the admin API.
 fn boot_register_and_shut_down(env: Env) {
-    let (fed_port, admin_port) = (free_port(), free_port());
-    let project = provision(&env, fed_port, admin_port);
-    let server_kit = prepare_docker(&env, &project, "localhost");
+    // The ports are provisioned into the kits: a server that finds one taken means a new
+    // project with new ports.
+    let (project, server_kit, logs, server) = ports::with_ports(2, |ports| {
+        let project = provision(&env, ports.get(0), ports.get(1));
+        let server_kit = prepare_docker(&env, &project, "localhost");
+        let logs = project.root.join("logs");
+        std::fs::create_dir_all(&logs).expect("logs");
+        // The server, with Python logging every module it loads (`python -v`).
+        let mut server = start_parent(&env, "server", &server_kit, &logs, &[("PYTHONVERBOSE", "1")]);
+        server.wait_for_boot("Server started", ports.all())?;
+        Ok((project, server_kit, logs, server))
+    });
     let clients: Vec<PathBuf> = ["site-1", "site-2"]
         .iter()
         .map(|k| prepare_docker(&env, &project, k))
         .collect();
-    let logs = project.root.join("logs");
-    std::fs::create_dir_all(&logs).expect("logs");
-
-    // The server, with Python logging every module it loads (`python -v`).
-    let mut server = start_parent(&env, "server", &server_kit, &logs, &[("PYTHONVERBOSE", "1")]);
-    server.wait_for_log("Server started");
     let resources = read_json(&server_kit.join("local/resources.json.default"));
     let launcher = resources["components"]
         .as_array()
@@ -431,11 +490,12 @@ fn boot_register_and_shut_down(env: Env) {
         );
     }
 
-    // A clean shutdown through the admin API stops every parent.
+    // A clean shutdown through the admin API stops every parent and every process it
+    // started: checked before anything is killed (the kill only cleans up after a failure).
     admin_api(&env, &project, true);
     parents.push(server);
     for parent in &mut parents {
-        let exited = parent.wait_exit(Duration::from_secs(60));
+        let exited = parent.wait_exit(SHUTDOWN_TIMEOUT);
         assert!(
             exited.is_some(),
             "{} did not shut down:\n{}",
@@ -444,16 +504,22 @@ fn boot_register_and_shut_down(env: Env) {
         );
     }
     for parent in &parents {
-        parent.kill_group("-KILL");
-        std::thread::sleep(Duration::from_millis(100));
-        assert!(!parent.group_alive(), "processes of {} left behind", parent.name);
+        assert!(
+            parent.wait_group_gone(SHUTDOWN_TIMEOUT),
+            "processes of {} survived the shutdown:\n{}",
+            parent.name,
+            parent.group_processes()
+        );
     }
+    // Dropping the parents kills their groups: the cleanup when an assertion failed.
 }
 
 #[test]
 fn a_broken_launcher_path_fails_to_boot() {
     let Some(env) = environment() else { return };
-    let project = provision(&env, free_port(), free_port());
+    // The server never gets to bind: reserved ports, no retry.
+    let ports = ports::reserve(2);
+    let project = provision(&env, ports.get(0), ports.get(1));
     let server_kit = prepare_docker(&env, &project, "localhost");
     let resources_path = server_kit.join("local/resources.json.default");
     let text = std::fs::read_to_string(&resources_path).expect("resources");

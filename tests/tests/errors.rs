@@ -5,7 +5,6 @@
 use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use flare_deploy_tests::fsutil::{os, tempdir, write_file};
 use flare_deploy_tests::harness::run_in;
@@ -16,6 +15,9 @@ use serde_json::{json, Value};
 const CONFIG: &str = "runtime: docker\nparent:\n  docker_image: nvflare/nvflare:2.8.1\n";
 const FIX_CONFIG: &str = "Fix the runtime config.";
 const UNKNOWN_KEYS: &str = "Remove or rename unsupported keys.";
+const ADD_PARENT: &str = "Add a parent: section to the runtime config; parent.docker_image is required.";
+const PARENT_KEYS: &str =
+    "Fix the runtime config. parent must hold keys (parent.docker_image is required), not a single value.";
 const BAD_YAML: &str = "Ensure the file is valid YAML.";
 const VALID_KIT: &str = "Provide a valid startup kit.";
 const FIX_JSON: &str = "Fix the startup kit JSON.";
@@ -31,28 +33,9 @@ const NOT_OURS_HINT: &str = "Choose a new or empty directory, or the output of a
 // ---------------------------------------------------------------------------------------
 // helpers
 
-/// "runtime: docker or runtime: k8s" for the targets this binary lists.
-fn runtime_choices() -> &'static str {
-    static CHOICES: OnceLock<String> = OnceLock::new();
-    CHOICES.get_or_init(|| {
-        let run = flare_deploy(["targets", "--format", "json"]);
-        run.assert_ok();
-        let mut names: Vec<String> = run.json()["data"]["targets"]
-            .as_array()
-            .expect("data.targets")
-            .iter()
-            .map(|t| t["name"].as_str().expect("target name").to_string())
-            .collect();
-        names.sort();
-        assert!(!names.is_empty(), "no targets");
-        let items: Vec<String> = names.iter().map(|n| format!("runtime: {n}")).collect();
-        match items.len() {
-            1 => items[0].clone(),
-            2 => format!("{} or {}", items[0], items[1]),
-            n => format!("{}, or {}", items[..n - 1].join(", "), items[n - 1]),
-        }
-    })
-}
+/// The runtimes the reference's text names, for the targets built into this binary
+/// (docker, k8s, slurm), when no executable plugin is on the plugin path.
+const RUNTIME_CHOICES: &str = "runtime: docker, runtime: k8s, or runtime: slurm";
 
 /// A JSON string the way Python's `json.dumps` writes it (ASCII only).
 fn py_str(s: &str) -> String {
@@ -542,11 +525,38 @@ fn config_that_is_not_valid_yaml() {
 fn config_that_is_not_a_mapping_or_has_no_known_runtime() {
     let (_tmp, root) = tempdir();
     let kit = client_kit(&root);
-    let choices = runtime_choices();
+    // An empty plugin path and PATH, so that no executable plugin adds a runtime.
+    let no_plugins = root.join("no-plugins");
+    fs::create_dir(&no_plugins).expect("mkdir");
+    let choices = RUNTIME_CHOICES;
     let not_mapping = exact("Runtime config must be a YAML mapping.");
     let add_hint = exact(format!("Add {choices}."));
     let no_runtime = exact(format!("Config must contain {choices}."));
-    let set_hint = exact("Set a supported runtime.");
+    // The reference's message; the hint says what was given (deviation L8).
+    let plugin =
+        "A plugin runtime <name> is the executable flare-deploy-target-<name> in FLARE_DEPLOY_PLUGIN_PATH or on PATH.";
+    let set_hint = exact(format!(
+        "Set a supported runtime (docker, k8s, slurm) with a runtime: key. {plugin}"
+    ));
+    let not_one = |given: &str, guess: &str| {
+        exact(format!(
+            "Set a supported runtime: {given} is not one of docker, k8s, slurm.{guess} {plugin}"
+        ))
+    };
+    let not_name = |given: &str| {
+        exact(format!(
+            "Set a supported runtime: runtime must be a name (docker, k8s, slurm), got {given}. {plugin}"
+        ))
+    };
+    let k9s = not_one("'k9s'", " Did you mean 'k8s'?");
+    let wrong_case = not_one("'Docker'", " Did you mean 'docker'?");
+    let trailing = not_one("'docker '", " Did you mean 'docker'?");
+    let (number, boolean, list, mapping) = (
+        not_name("1"),
+        not_name("True"),
+        not_name("['docker']"),
+        not_name("{'docker': 1}"),
+    );
     #[rustfmt::skip]
     let cases = [
         ("empty file", "", &not_mapping, &add_hint),
@@ -556,19 +566,21 @@ fn config_that_is_not_a_mapping_or_has_no_known_runtime() {
         ("scalar", "docker\n", &not_mapping, &add_hint),
         ("number", "42\n", &not_mapping, &add_hint),
         ("no runtime", "parent:\n  docker_image: img\n", &no_runtime, &set_hint),
-        ("unknown runtime", "runtime: k9s\nparent:\n  docker_image: img\n", &no_runtime, &set_hint),
-        ("wrong case", "runtime: Docker\nparent:\n  docker_image: img\n", &no_runtime, &set_hint),
-        ("trailing space", "runtime: 'docker '\nparent:\n  docker_image: img\n", &no_runtime, &set_hint),
+        ("unknown runtime", "runtime: k9s\nparent:\n  docker_image: img\n", &no_runtime, &k9s),
+        ("wrong case", "runtime: Docker\nparent:\n  docker_image: img\n", &no_runtime, &wrong_case),
+        ("trailing space", "runtime: 'docker '\nparent:\n  docker_image: img\n", &no_runtime, &trailing),
         ("null runtime", "runtime:\nparent:\n  docker_image: img\n", &no_runtime, &set_hint),
-        ("number runtime", "runtime: 1\n", &no_runtime, &set_hint),
-        ("bool runtime", "runtime: true\n", &no_runtime, &set_hint),
-        ("list runtime", "runtime: [docker]\n", &no_runtime, &set_hint),
-        ("mapping runtime", "runtime: {docker: 1}\n", &no_runtime, &set_hint),
+        ("number runtime", "runtime: 1\n", &no_runtime, &number),
+        ("bool runtime", "runtime: true\n", &no_runtime, &boolean),
+        ("list runtime", "runtime: [docker]\n", &no_runtime, &list),
+        ("mapping runtime", "runtime: {docker: 1}\n", &no_runtime, &mapping),
         ("runtime key not a string", "? [runtime]\n: docker\n", &no_runtime, &set_hint),
     ];
     for (label, yaml, message, hint) in cases {
         let config = write_file(&root.join("cfg.yaml"), yaml);
         kit_case(label, &kit.dir, &config, "INVALID_CONFIG")
+            .env("FLARE_DEPLOY_PLUGIN_PATH", &no_plugins)
+            .env("PATH", &no_plugins)
             .msg((*message).clone(), (*hint).clone())
             .check();
     }
@@ -587,12 +599,12 @@ fn docker_config_validation_in_order() {
         ("k8s key in docker config", "namespace: default\nparent:\n  docker_image: img\n", "Unknown keys in docker config: ['namespace']", UNKNOWN_KEYS),
         ("mixed key types", "parent:\n  docker_image: img\n1: x\nbogus: 2\n", "Unknown keys in docker config: [1, 'bogus']", UNKNOWN_KEYS),
         ("quote in key", "parent:\n  docker_image: img\n\"it's\": 1\n", "Unknown keys in docker config: [\"it's\"]", UNKNOWN_KEYS),
-        // 2. parent
-        ("parent missing", "", "parent must be a YAML mapping.", FIX_CONFIG),
-        ("parent null", "parent:\n", "parent must be a YAML mapping.", FIX_CONFIG),
-        ("parent string", "parent: img\n", "parent must be a YAML mapping.", FIX_CONFIG),
-        ("parent list", "parent: [docker_image]\n", "parent must be a YAML mapping.", FIX_CONFIG),
-        ("parent before job_launcher", "job_launcher: []\n", "parent must be a YAML mapping.", FIX_CONFIG),
+        // 2. parent (the hint says what it needs: deviation L10)
+        ("parent missing", "", "parent must be a YAML mapping.", ADD_PARENT),
+        ("parent null", "parent:\n", "parent must be a YAML mapping.", ADD_PARENT),
+        ("parent string", "parent: img\n", "parent must be a YAML mapping.", PARENT_KEYS),
+        ("parent list", "parent: [docker_image]\n", "parent must be a YAML mapping.", PARENT_KEYS),
+        ("parent before job_launcher", "job_launcher: []\n", "parent must be a YAML mapping.", ADD_PARENT),
         // 3. job_launcher
         ("job_launcher list", "parent:\n  docker_image: img\njob_launcher: []\n", "job_launcher must be a YAML mapping.", FIX_CONFIG),
         ("job_launcher string", "parent:\n  docker_image: img\njob_launcher: x\n", "job_launcher must be a YAML mapping.", FIX_CONFIG),
@@ -601,6 +613,7 @@ fn docker_config_validation_in_order() {
         // 4. parent keys
         ("unknown parent key", "parent:\n  docker_image: img\n  parent_port: 8102\n", "Unknown keys in parent: ['parent_port']", UNKNOWN_KEYS),
         ("unknown parent key before image", "parent:\n  image: img\n", "Unknown keys in parent: ['image']", UNKNOWN_KEYS),
+        ("near miss parent key", "parent:\n  docker_imag: img\n", "Unknown keys in parent: ['docker_imag']", "Remove or rename unsupported keys. 'docker_imag': did you mean 'docker_image'?"),
         ("parent keys before job_launcher keys", "parent:\n  b: 1\n  a: 2\njob_launcher:\n  x: 1\n", "Unknown keys in parent: ['a', 'b']", UNKNOWN_KEYS),
         // 5. job_launcher keys
         ("unknown job_launcher key", "parent:\n  docker_image: img\njob_launcher:\n  pending_timeout: 5\n", "Unknown keys in job_launcher: ['pending_timeout']", UNKNOWN_KEYS),
@@ -1273,7 +1286,9 @@ fn usage_errors_exit_4_with_invalid_args() {
         vec!["prepare", &k, "extra-positional"],
         vec!["prepare", &k, "--output"],
         vec!["bogus-command"],
-        vec![],
+        // Bare `flare-deploy` prints the help and exits 0 (deviation L6); options without
+        // a command stay a usage error.
+        vec!["--verbose"],
     ];
     for args in &cases {
         // txt

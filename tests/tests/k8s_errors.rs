@@ -6,11 +6,15 @@ use std::ffi::OsStr;
 use std::path::PathBuf;
 
 use flare_deploy_tests::harness::Run;
-use flare_deploy_tests::{flare_deploy, Kit, Project, Snapshot};
+use flare_deploy_tests::{flare_deploy, oracle, Kit, Project, Snapshot};
 use serde_json::Value;
 use tempfile::TempDir;
 
 const FIX: &str = "Fix the runtime config.";
+// A missing or scalar `parent:` says what it needs (deviation L10).
+const ADD_PARENT: &str = "Add a parent: section to the runtime config; parent.docker_image is required.";
+const PARENT_KEYS: &str =
+    "Fix the runtime config. parent must hold keys (parent.docker_image is required), not a single value.";
 const UNKNOWN: &str = "Remove or rename unsupported keys.";
 const NS_HINT: &str = "Use lower case alphanumeric characters or '-', start and end with an alphanumeric \
                        character, and keep length <= 63.";
@@ -111,31 +115,6 @@ fn json_str(s: &str) -> String {
     serde_json::to_string(s).expect("json")
 }
 
-/// Python's `repr` of a str (enough for the values used here).
-fn pyrepr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::from(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
-
 // ---------------------------------------------------------------------------------------
 // spec 2.3: the validation order
 
@@ -167,7 +146,13 @@ fn faults() -> Vec<Fault> {
     };
     vec![
         f(At::Top, "bogus", "1", "Unknown keys in k8s config: ['bogus']", UNKNOWN),
-        f(At::ParentWhole, "", "[img]", "parent must be a YAML mapping.", FIX),
+        f(
+            At::ParentWhole,
+            "",
+            "[img]",
+            "parent must be a YAML mapping.",
+            PARENT_KEYS,
+        ),
         f(At::JobWhole, "", "[x]", "job_launcher must be a YAML mapping.", FIX),
         f(
             At::Parent,
@@ -375,23 +360,25 @@ fn invalid_namespaces() {
         row("[a]", non_empty, FIX),
         row("{a: b}", non_empty, FIX),
     ];
-    for raw in [
-        "MyNamespace",
-        "namespace_",
-        "-bad",
-        "bad-",
-        "bad.name",
-        "nvflare\n",
-        "\nnvflare",
-        " nvflare",
-        "ns'x",
-        "nsé",
-        "ns\tx",
-        a64.as_str(),
+    // (value, Python's repr of it as the message shows it)
+    let a64_shown = format!("'{a64}'");
+    for (raw, shown) in [
+        ("MyNamespace", "'MyNamespace'"),
+        ("namespace_", "'namespace_'"),
+        ("-bad", "'-bad'"),
+        ("bad-", "'bad-'"),
+        ("bad.name", "'bad.name'"),
+        ("nvflare\n", r"'nvflare\n'"),
+        ("\nnvflare", r"'\nnvflare'"),
+        (" nvflare", "' nvflare'"),
+        ("ns'x", "\"ns'x\""),
+        ("nsé", "'nsé'"),
+        ("ns\tx", r"'ns\tx'"),
+        (a64.as_str(), a64_shown.as_str()),
     ] {
         rows.push(row(
             &serde_json::to_string(raw).expect("json"),
-            &pattern(&pyrepr(raw)),
+            &pattern(shown),
             NS_HINT,
         ));
     }
@@ -413,19 +400,20 @@ fn invalid_server_service_names() {
         row("false", non_empty, FIX),
         row("[nvflare-server]", non_empty, FIX),
     ];
-    for raw in [
-        "Nvflare",
-        "server_name",
-        "server.name",
-        "-server",
-        "server-",
-        "1server",
-        "nvflare-server\n",
-        a64.as_str(),
+    let a64_shown = format!("'{a64}'");
+    for (raw, shown) in [
+        ("Nvflare", "'Nvflare'"),
+        ("server_name", "'server_name'"),
+        ("server.name", "'server.name'"),
+        ("-server", "'-server'"),
+        ("server-", "'server-'"),
+        ("1server", "'1server'"),
+        ("nvflare-server\n", r"'nvflare-server\n'"),
+        (a64.as_str(), a64_shown.as_str()),
     ] {
         rows.push(row(
             &serde_json::to_string(raw).expect("json"),
-            &pattern(&pyrepr(raw)),
+            &pattern(shown),
             SVC_HINT,
         ));
     }
@@ -570,22 +558,26 @@ fn invalid_optional_mappings() {
 fn invalid_sections_and_unknown_keys() {
     let fx = fixture();
     let rows: Vec<(String, &str, &str)> = vec![
-        ("runtime: k8s\n".into(), "parent must be a YAML mapping.", FIX),
-        ("runtime: k8s\nparent:\n".into(), "parent must be a YAML mapping.", FIX),
+        ("runtime: k8s\n".into(), "parent must be a YAML mapping.", ADD_PARENT),
+        (
+            "runtime: k8s\nparent:\n".into(),
+            "parent must be a YAML mapping.",
+            ADD_PARENT,
+        ),
         (
             "runtime: k8s\nparent: null\n".into(),
             "parent must be a YAML mapping.",
-            FIX,
+            ADD_PARENT,
         ),
         (
             "runtime: k8s\nparent: []\n".into(),
             "parent must be a YAML mapping.",
-            FIX,
+            PARENT_KEYS,
         ),
         (
             "runtime: k8s\nparent: img\n".into(),
             "parent must be a YAML mapping.",
-            FIX,
+            PARENT_KEYS,
         ),
         (
             format!("{HEAD}job_launcher: [x]\n"),
@@ -646,12 +638,37 @@ fn invalid_sections_and_unknown_keys() {
 #[test]
 fn unknown_runtime() {
     let fx = fixture();
-    for runtime in ["K8s", "kubernetes", "\"k8s \"", "null", "[k8s]"] {
+    let plugin = "A plugin runtime <name> is the executable flare-deploy-target-<name> in \
+                  FLARE_DEPLOY_PLUGIN_PATH or on PATH.";
+    let not_one = "is not one of docker, k8s, slurm.";
+    // The reference's message; the hint echoes the value (deviation L8).
+    for (runtime, hint) in [
+        (
+            "K8s",
+            format!("Set a supported runtime: 'K8s' {not_one} Did you mean 'k8s'? {plugin}"),
+        ),
+        (
+            "kubernetes",
+            format!("Set a supported runtime: 'kubernetes' {not_one} {plugin}"),
+        ),
+        (
+            "\"k8s \"",
+            format!("Set a supported runtime: 'k8s ' {not_one} Did you mean 'k8s'? {plugin}"),
+        ),
+        (
+            "null",
+            format!("Set a supported runtime (docker, k8s, slurm) with a runtime: key. {plugin}"),
+        ),
+        (
+            "[k8s]",
+            format!("Set a supported runtime: runtime must be a name (docker, k8s, slurm), got ['k8s']. {plugin}"),
+        ),
+    ] {
         assert_rejected(
             &fx.kit,
             &format!("runtime: {runtime}\nparent:\n  docker_image: img\n"),
             "Config must contain runtime: docker, runtime: k8s, or runtime: slurm.",
-            "Set a supported runtime.",
+            &hint,
         );
     }
 }
@@ -725,6 +742,150 @@ fn errors_in_txt_format_with_explicit_paths() {
     );
     assert_eq!(run.stdout, "");
     assert!(!out.exists());
+}
+
+/// A YAML double-quoted scalar of `s`, escaping what YAML does not allow raw.
+fn yaml_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            // C0, DEL, C1, and the characters YAML 1.1 treats as line breaks or a BOM.
+            c if (c as u32) < 0x20 || (0x7f..=0x9f).contains(&(c as u32)) || "\u{2028}\u{2029}\u{feff}".contains(c) => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Runs `namespace: <value>` and `server_service_name: <value>` for every value through
+/// each installed NVFlare release's validation (one process per release) and through the
+/// binary for that release; returns where the binary's code, message or hint differs.
+fn differences_from_references(values: &[&str]) -> Vec<String> {
+    let references = [(oracle::nvflare_2_8(), "2.8"), (oracle::nvflare_2_9(), "2.9")];
+    let mut differences = Vec::new();
+    for (reference, release) in &references {
+        if let Some(reference) = reference {
+            differences.extend(differences_from_reference(reference, release, values));
+        }
+    }
+    differences
+}
+
+/// Fails listing every value whose code, message or hint differs from a reference's.
+#[track_caller]
+fn assert_messages_match_references(values: &[&str]) {
+    let differences = differences_from_references(values);
+    assert!(
+        differences.is_empty(),
+        "{} messages differ from NVFlare's:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+}
+
+fn differences_from_reference(reference: &oracle::Reference, release: &str, values: &[&str]) -> Vec<String> {
+    let fx = fixture();
+    let mut cases: Vec<(String, &str, Value)> = Vec::new();
+    for key in ["namespace", "server_service_name"] {
+        for value in values {
+            let config = format!("{HEAD}{key}: {}\n", yaml_str(value));
+            let mut doc = serde_json::Map::new();
+            doc.insert("runtime".into(), "k8s".into());
+            doc.insert("parent".into(), serde_json::json!({"docker_image": "img"}));
+            doc.insert(key.into(), (*value).into());
+            cases.push((config, value, Value::Object(doc)));
+        }
+    }
+    let docs: Vec<Value> = cases.iter().map(|(_, _, doc)| doc.clone()).collect();
+    let answers = reference.k8s_config_errors(&docs);
+    assert_eq!(answers.len(), cases.len());
+    let mut differences = Vec::new();
+    for ((config, value, _), answer) in cases.iter().zip(answers) {
+        fx.kit.write_config(config);
+        let run = flare_deploy([
+            OsStr::new("prepare"),
+            fx.kit.dir.as_os_str(),
+            OsStr::new("--nvflare-version"),
+            OsStr::new(release),
+        ]);
+        assert!(!fx.kit.path("prepared").exists(), "{value:?}: nothing written");
+        match answer {
+            Some(error) => {
+                let want = format!(
+                    "{}\nHint: {}\nCode: {} (exit 4)\n",
+                    error.message, error.hint, error.code
+                );
+                if (run.code, run.stdout.as_str(), run.stderr.as_str()) != (4, "", want.as_str()) {
+                    differences.push(format!(
+                        "{release}: {value:?}\n  reference: {want:?}\n  binary:    exit {}, {:?}",
+                        run.code, run.stderr
+                    ));
+                }
+            }
+            None => {
+                // The reference's namespace check accepts a trailing newline (`re.match`
+                // with `$`); we reject it (deviation H3). Nothing else may differ.
+                assert!(
+                    value.ends_with('\n'),
+                    "{release}: the reference accepts {value:?}, so must we"
+                );
+                assert_eq!(run.code, 4, "{release}: {value:?} is rejected: {run:?}");
+            }
+        }
+    }
+    differences
+}
+
+/// Messages that show the offending value (Python's `repr`) against the reference itself:
+/// NVFlare 2.8.1's and 2.9.0's code, message and hint are what the binary must print.
+#[test]
+fn shown_values_match_the_reference_messages() {
+    let a64 = "a".repeat(64);
+    let values = [
+        "MyNamespace",
+        "bad.name",
+        "-bad",
+        "nvflare\n",
+        "\nnvflare",
+        " nvflare",
+        "ns'x",
+        "ns\"x",
+        "a'b\"c",
+        "back\\slash",
+        "nsé",
+        "ns\tx",
+        "cr\rx",
+        "bell\u{7}x",
+        "del\u{7f}x",
+        "c1\u{9b}x",
+        "emoji\u{1F600}",
+        "\u{130}stanbul",
+        "",
+        a64.as_str(),
+    ];
+    assert_messages_match_references(&values);
+}
+
+/// Python's `repr` escapes every character `str.isprintable()` rejects, also outside
+/// ASCII and C1: spaces other than ' ' (U+00A0, U+3000), format characters (U+00AD,
+/// U+200B, U+FEFF), line and paragraph separators (U+2028, U+2029).
+#[test]
+fn shown_values_escape_non_printable_unicode_like_the_reference() {
+    let values = [
+        "nbsp\u{a0}x",
+        "ideo\u{3000}x",
+        "shy\u{ad}x",
+        "zw\u{200b}x",
+        "bom\u{feff}x",
+        "ls\u{2028}x",
+        "ps\u{2029}x",
+    ];
+    assert_messages_match_references(&values);
 }
 
 /// Boundaries that are valid: names at their maximum length, an empty secret list,

@@ -9,7 +9,6 @@
 //! nothing is left in the queue.
 
 use std::fs::File;
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use flare_deploy_tests::fsutil::{os, read, repo, write_file};
 use flare_deploy_tests::harness::run_exact;
+use flare_deploy_tests::ports::{self, PortTaken};
 use flare_deploy_tests::tools;
 use serde_json::Value;
 
@@ -106,11 +106,30 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+/// Waits for the server to start and listen on `listen_ports` (NVFlare logs `Server
+/// started` before it binds, and retries a taken port); its log saying a port was taken
+/// is [`PortTaken`].
+fn wait_for_server(server: &mut Server, log: &Path, listen_ports: &[u16]) -> Result<(), PortTaken> {
+    let start = Instant::now();
+    let group = server.child.id();
+    while start.elapsed() < Duration::from_secs(120) {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if ports::reports_port_taken(&text) {
+            return Err(PortTaken(text));
+        }
+        // Without `ss` the log is all there is to go by.
+        let listening = listen_ports
+            .iter()
+            .all(|port| ports::listened_by_group(*port, group).unwrap_or(true));
+        if text.contains("Server started") && listening {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!("the server exited ({status}) before it started:\n{}", read_tail(log));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("the server did not start within 120 s:\n{}", read_tail(log));
 }
 
 const ADMIN: &str = r#"
@@ -183,32 +202,16 @@ fn json_file(path: &Path) -> Value {
     serde_json::from_str(&read(path)).expect("json")
 }
 
-#[test]
-fn client_parents_and_jobs_run_as_slurm_jobs() {
-    for tool in [
-        "sbatch",
-        "sacct",
-        "squeue",
-        "scancel",
-        "slurmctld",
-        "slurmd",
-        "slurmdbd",
-        "munged",
-        "mariadbd",
-    ] {
-        if tools::require(tool).is_none() {
-            return;
-        }
-    }
-    let Some(nvflare) = tools::nvflare_2_9() else { return };
-    let venv_bin = nvflare.parent().expect("venv bin").to_path_buf();
-    let python = venv_bin.join("python");
-    let tmp = tempfile::tempdir().expect("tmp");
-    let root = tmp.path().canonicalize().expect("canonical");
-    let cluster = Cluster::start(&root.join("cluster"));
-
-    // Provision a server and two clients.
-    let (fed_port, admin_port) = (free_port(), free_port());
+/// Provisions the federation in `root` with these ports and starts its server as a local
+/// process: (prod dir, server log, jobs storage, server).
+fn boot_server(
+    nvflare: &Path,
+    venv_bin: &Path,
+    root: &Path,
+    fed_port: u16,
+    admin_port: u16,
+) -> Result<(PathBuf, PathBuf, PathBuf, Server), PortTaken> {
+    std::fs::create_dir_all(root).expect("federation dir");
     write_file(
         &root.join("project.yml"),
         &format!(
@@ -221,14 +224,13 @@ fn client_parents_and_jobs_run_as_slurm_jobs() {
              - path: nvflare.lighter.impl.cert.CertBuilder\n"
         ),
     );
-    let out = Command::new(&nvflare)
+    let out = Command::new(nvflare)
         .args(["provision", "-p", "project.yml", "-w", "ws"])
-        .current_dir(&root)
+        .current_dir(root)
         .output()
         .expect("provision");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let prod = root.join("ws/slurm_e2e/prod_00");
-    let admin_kit = prod.join("admin@nvidia.com");
 
     // The server as a local process: storage in the test's directory, and a short heartbeat
     // timeout (600 s by default) so that a cancelled client is dropped within the test.
@@ -264,11 +266,49 @@ fn client_parents_and_jobs_run_as_slurm_jobs() {
         .process_group(0)
         .spawn()
         .expect("start server");
-    let _server = Server { child };
+    let mut server = Server { child };
+    wait_for_server(&mut server, &server_log, &[fed_port, admin_port])?;
+    Ok((prod, server_log, jobs_storage, server))
+}
+
+#[test]
+fn client_parents_and_jobs_run_as_slurm_jobs() {
+    for tool in [
+        "sbatch",
+        "sacct",
+        "squeue",
+        "scancel",
+        "slurmctld",
+        "slurmd",
+        "slurmdbd",
+        "munged",
+        "mariadbd",
+    ] {
+        if tools::require(tool).is_none() {
+            return;
+        }
+    }
+    let Some(nvflare) = tools::nvflare_2_9() else { return };
+    let venv_bin = nvflare.parent().expect("venv bin").to_path_buf();
+    let python = venv_bin.join("python");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().canonicalize().expect("canonical");
+    let cluster = Cluster::start(&root.join("cluster"));
+
+    // Provision a server and two clients, and start the server; its ports are provisioned
+    // into the kits, so a server that finds one taken means a new project with new ports.
+    let (prod, server_log, jobs_storage, _server) = ports::with_ports(2, |ports| {
+        let (fed_port, admin_port) = (ports.get(0), ports.get(1));
+        let root = root.join(format!("fed-{fed_port}"));
+        boot_server(&nvflare, &venv_bin, &root, fed_port, admin_port)
+    });
+    let admin_kit = prod.join("admin@nvidia.com");
+    // The clients' internal ports, claimed for the whole test.
+    let internal_ports = ports::reserve(2);
 
     // Prepare both clients and submit their parents as printed.
     let mut parents = Vec::new();
-    for site in ["site-1", "site-2"] {
+    for (index, site) in ["site-1", "site-2"].into_iter().enumerate() {
         let config = write_file(
             &root.join(format!("{site}.yaml")),
             &format!(
@@ -277,7 +317,7 @@ fn client_parents_and_jobs_run_as_slurm_jobs() {
                  internal_port: {}\n  sbatch_directives: {{partition: debug, time: 10}}\n",
                 venv_bin.display(),
                 python.display(),
-                free_port()
+                internal_ports.get(index)
             ),
         );
         let output = root.join("prepared").join(site);

@@ -399,17 +399,23 @@ fn differences(a: &Value, b: &Value, at: &str, out: &mut Vec<String>) {
     }
 }
 
-fn assert_schema_matches_committed(program: &Path, env: &[(&str, &str)], name: &str) {
+/// The schema `program` prints for target `name`, and where it differs from `file`.
+fn schema_drift(program: &Path, env: &[(&str, &str)], name: &str, file: &Path) -> (Value, Value, Vec<String>) {
     let run = run_program(program, None, ["targets", "show", name, "--schema"], env);
     run.assert_ok();
     let printed: Value = serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("`targets show {name} --schema` is not JSON ({e}):\n{}", run.stdout));
-    let file = repo().join("docs/schemas").join(format!("{name}.json"));
-    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
+    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
     let committed: Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", file.display()));
     let mut diff = Vec::new();
     differences(&printed, &committed, "", &mut diff);
+    (printed, committed, diff)
+}
+
+fn assert_schema_matches_committed(program: &Path, env: &[(&str, &str)], name: &str) {
+    let file = repo().join("docs/schemas").join(format!("{name}.json"));
+    let (printed, committed, diff) = schema_drift(program, env, name, &file);
     assert!(
         printed == committed && diff.is_empty(),
         "docs/schemas/{name}.json is out of date with the code ({} differences):\n{}\n\
@@ -453,19 +459,35 @@ fn committed_compose_schema_matches_the_compose_example() {
     assert_schema_matches_committed(&compose_bin(), &none.env(), "compose");
 }
 
+/// The drift check against the binary: a committed file with one value changed and one
+/// key removed is reported at exactly those two places.
 #[test]
 fn drift_check_reports_a_changed_schema() {
-    // The comparison itself must see a one-key change anywhere in the document.
-    let schema = json!({"properties": {"parent": {"properties": {"network": {"default": "nvflare-network"}}}}});
-    let mut changed = schema.clone();
-    changed["properties"]["parent"]["properties"]["network"]["default"] = json!("other");
-    let mut diff = Vec::new();
-    differences(&schema, &changed, "", &mut diff);
+    let none = NoPlugins::new();
+    let binary = flare_deploy_tests::harness::binary();
+    let committed = repo().join("docs/schemas/docker.json");
+    let mut edited: Value = serde_json::from_str(&std::fs::read_to_string(&committed).expect("read schema"))
+        .expect("committed schema is JSON");
+    let parent = &mut edited["$defs"]["DockerParent"]["properties"];
+    assert_eq!(parent["network"]["default"], "nvflare-network", "the committed default");
+    parent["network"]["default"] = json!("other");
+    parent["docker_image"]
+        .as_object_mut()
+        .expect("docker_image")
+        .shift_remove("minLength")
+        .expect("the committed docker_image has minLength");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("docker.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&edited).expect("json")).expect("write");
+    let (printed, _, diff) = schema_drift(binary, &none.env(), "docker", &file);
     assert_eq!(
         diff,
-        vec!["/properties/parent/properties/network/default: code \"nvflare-network\" vs committed \"other\""]
+        vec![
+            "/$defs/DockerParent/properties/docker_image/minLength: only in the code's schema",
+            "/$defs/DockerParent/properties/network/default: code \"nvflare-network\" vs committed \"other\"",
+        ]
     );
-    assert_ne!(schema, changed);
+    assert_ne!(printed, edited);
 }
 
 // ---------------------------------------------------------------------------------------

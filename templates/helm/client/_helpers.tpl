@@ -7,13 +7,13 @@ name written by flare-deploy), else the site name, else the chart name.
 {{- end -}}
 
 {{- define "nvflare.labels" -}}
-app.kubernetes.io/name: {{ include "nvflare.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/name: {{ include "nvflare.name" . | quote }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 
 {{- define "nvflare.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "nvflare.name" . }}
+app.kubernetes.io/name: {{ include "nvflare.name" . | quote }}
 {{- end -}}
 
 {{/* repository[:tag][@digest] */}}
