@@ -33,19 +33,21 @@ pub fn format_from_argv(argv: &[OsString]) -> Format {
 
 /// `prepare ... --schema` anywhere on the line skips normal parsing, like the reference.
 pub fn is_prepare_schema_request(argv: &[OsString]) -> bool {
-    let args: Vec<String> = argv.iter().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
-    // The subcommand is the first word that is neither an option nor `--format`'s value.
-    let mut command = None;
-    let mut words = args.iter();
+    command_word(argv).is_some_and(|c| c == "prepare") && argv.iter().skip(1).any(|a| a == "--schema")
+}
+
+/// The command named on the line: its first word that is neither an option nor
+/// `--format`'s value.
+fn command_word(argv: &[OsString]) -> Option<String> {
+    let mut words = argv.iter().skip(1).map(|a| a.to_string_lossy());
     while let Some(word) = words.next() {
         if word == "--format" {
             words.next();
         } else if !word.starts_with('-') {
-            command = Some(word);
-            break;
+            return Some(word.into_owned());
         }
     }
-    command.is_some_and(|c| c == "prepare") && args.iter().any(|a| a == "--schema")
+    None
 }
 
 /// A clap parse error as `INVALID_ARGS`; `fallback_usage` gives the usage line when
@@ -74,21 +76,11 @@ pub fn clap_error(err: clap::Error, fallback_usage: impl FnOnce() -> String, for
     usage_error(&detail, &usage, format)
 }
 
-/// The usage of the command named on the line (its first word that is neither an option
-/// nor an option's value), or of flare-deploy itself.
+/// The usage of the command named on the line, or of flare-deploy itself.
 pub fn command_usage(argv: &[OsString]) -> String {
     let mut command = cli_command();
     command.build();
-    let mut words = argv.iter().skip(1).map(|a| a.to_string_lossy());
-    let mut name = None;
-    while let Some(word) = words.next() {
-        if word == "--format" {
-            words.next();
-        } else if !word.starts_with('-') {
-            name = Some(word.into_owned());
-            break;
-        }
-    }
+    let name = command_word(argv);
     let usage = match name.as_deref().and_then(|n| command.find_subcommand_mut(n)) {
         Some(sub) => sub.render_usage(),
         None => command.render_usage(),

@@ -3,6 +3,7 @@
 
 pub mod fsutil;
 pub mod harness;
+pub mod json;
 pub mod kitgen;
 pub mod oracle;
 pub mod ports;

@@ -5,6 +5,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use flare_deploy_tests::harness::{binary, run_in};
+use flare_deploy_tests::json::names;
 use flare_deploy_tests::{flare_deploy, Project, Snapshot};
 use serde_json::Value;
 
@@ -26,12 +27,7 @@ fn prepare_schema_is_printed_wherever_the_flag_stands() {
         );
         let schema: Value = serde_json::from_str(&run.stdout).expect("schema JSON");
         assert_eq!(schema["command"], "flare-deploy prepare");
-        let names: Vec<&str> = schema["args"]
-            .as_array()
-            .expect("args")
-            .iter()
-            .filter_map(|a| a["name"].as_str())
-            .collect();
+        let names = names(&schema["args"]);
         // The reference's entries first (tests/tests/cli_packaging.rs checks the rest).
         assert_eq!(
             names[..6],

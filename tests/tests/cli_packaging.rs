@@ -8,6 +8,7 @@ use std::process::Command;
 
 use flare_deploy_tests::fsutil::{os, tempdir, write_file};
 use flare_deploy_tests::harness::run_exact;
+use flare_deploy_tests::json::names;
 use flare_deploy_tests::{tools, Project, Run};
 use serde_json::Value;
 
@@ -90,12 +91,7 @@ fn prepare_schema_lists_every_option() {
     let out = run(&["prepare", "--schema"]);
     out.assert_ok();
     let doc: Value = serde_json::from_str(&out.stdout).expect("schema JSON");
-    let names: Vec<&str> = doc["args"]
-        .as_array()
-        .expect("args")
-        .iter()
-        .map(|a| a["name"].as_str().expect("name"))
-        .collect();
+    let names = names(&doc["args"]);
     assert_eq!(
         names,
         [
@@ -159,12 +155,7 @@ fn top_level_schema_lists_the_commands() {
     out.assert_ok();
     let doc: Value = serde_json::from_str(&out.stdout).expect("schema JSON");
     assert_eq!(doc["command"], "flare-deploy");
-    let commands: Vec<&str> = doc["commands"]
-        .as_array()
-        .expect("commands")
-        .iter()
-        .map(|c| c["name"].as_str().expect("name"))
-        .collect();
+    let commands = names(&doc["commands"]);
     assert_eq!(
         commands,
         [
@@ -185,12 +176,7 @@ fn top_level_schema_lists_the_commands() {
         );
     }
     assert_eq!(doc["commands"][0]["schema"], "flare-deploy prepare --schema");
-    let options: Vec<&str> = doc["options"]
-        .as_array()
-        .expect("options")
-        .iter()
-        .map(|o| o["name"].as_str().expect("name"))
-        .collect();
+    let options = names(&doc["options"]);
     assert_eq!(options, ["--format", "--verbose", "--schema"]);
     assert!(doc["version"]
         .as_str()

@@ -11,6 +11,7 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use flare_deploy_tests::json::keys;
 use flare_deploy_tests::kitgen::Kit;
 use flare_deploy_tests::tools::{self, object};
 use flare_deploy_tests::{flare_deploy, Project};
@@ -99,15 +100,6 @@ fn read(path: &Path) -> String {
 fn yaml_file(path: &Path) -> Value {
     let text = read(path);
     serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}\n{text}", path.display()))
-}
-
-fn keys(value: &Value) -> Vec<&str> {
-    value
-        .as_object()
-        .unwrap_or_else(|| panic!("not an object: {value}"))
-        .keys()
-        .map(String::as_str)
-        .collect()
 }
 
 fn template_names(chart: &Path) -> Vec<String> {

@@ -7,6 +7,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use flare_deploy_tests::harness::Run;
+use flare_deploy_tests::json::keys;
 use flare_deploy_tests::kitgen::{read_json, write, write_json, Kit};
 use flare_deploy_tests::oracle;
 use flare_deploy_tests::tools::{self, object, render_chart};
@@ -101,15 +102,6 @@ fn resources(out: &Path) -> Value {
 
 fn comm(out: &Path) -> Value {
     read_json(&out.join("local/comm_config.json"))
-}
-
-fn keys(value: &Value) -> Vec<&str> {
-    value
-        .as_object()
-        .unwrap_or_else(|| panic!("not an object: {value}"))
-        .keys()
-        .map(String::as_str)
-        .collect()
 }
 
 /// Asserts the object's entries, in order (nested objects compare without order).

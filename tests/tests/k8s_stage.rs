@@ -13,6 +13,8 @@ use base64::Engine as _;
 use flare_deploy_core::naming::stable_k8s_name;
 use flare_deploy_tests::fsutil::{read, tempdir, write_file};
 use flare_deploy_tests::harness::{prepare_for_release, run_exact};
+use flare_deploy_tests::json::keys;
+use flare_deploy_tests::json::names;
 use flare_deploy_tests::stub_kubectl::{pairs, Call, StubKubectl};
 use flare_deploy_tests::tools::{self, object};
 use flare_deploy_tests::{Project, Run, Snapshot};
@@ -142,15 +144,6 @@ fn decode(text: &str) -> Vec<u8> {
 
 fn yaml(text: &str) -> Value {
     serde_yaml::from_str(text).unwrap_or_else(|e| panic!("not YAML ({e}):\n{text}"))
-}
-
-fn keys(value: &Value) -> Vec<&str> {
-    value
-        .as_object()
-        .unwrap_or_else(|| panic!("not an object: {value}"))
-        .keys()
-        .map(String::as_str)
-        .collect()
 }
 
 /// `kubernetes-validate --strict` on `text` (skipped without the tool outside CI).
@@ -1268,12 +1261,7 @@ fn actions_have_help_schema_and_usage_errors() {
     run.assert_ok();
     let schema: Value = serde_json::from_str(&run.stdout).expect("schema JSON");
     assert_eq!(schema["command"], "flare-deploy k8s stage");
-    let names: Vec<&str> = schema["args"]
-        .as_array()
-        .expect("args")
-        .iter()
-        .filter_map(|a| a["name"].as_str())
-        .collect();
+    let names = names(&schema["args"]);
     assert_eq!(
         names,
         [
